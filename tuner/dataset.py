@@ -1,0 +1,108 @@
+"""The data set as the searches see it: records, decoded images, the split and class weights."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.utils.class_weight import compute_class_weight
+
+from .errors import UsageError
+from .image_cache import ImageCache, load_image_cache
+from .layout import CLASS_NAMES, find_root, list_images, patient_id
+from .progress import stderr_console
+from .settings import DataSettings
+from .split import grouped_validation_mask, image_level_leak, leakage_groups, limit_per_class
+
+SIDES = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    settings: DataSettings
+    root: Path
+    records: pd.DataFrame  # one row per readable image kept (see `columns` below), in cache-row order
+    all_records: pd.DataFrame  # every readable image before --limit
+    skipped: pd.DataFrame  # relpath, problem
+    cache: ImageCache
+    image_level_leak: dict
+
+    # records columns: relpath, folder, label, class_name, patient, patient_parsed, patient_key,
+    # sha256, row, group, side
+
+    @property
+    def images(self) -> np.ndarray:
+        return self.cache.images
+
+    def side(self, name: str) -> pd.DataFrame:
+        return self.records[self.records["side"] == name]
+
+    def class_weights(self) -> dict[int, float]:
+        """'Balanced' weights from the training side of the split."""
+        labels = self.side("train")["label"].to_numpy()
+        weights = compute_class_weight("balanced", classes=np.array([0, 1]), y=labels)
+        return {0: float(weights[0]), 1: float(weights[1])}
+
+    def duplicate_groups(self) -> list[list[str]]:
+        """Groups of byte-identical images (relative paths), across all folders."""
+        frame = self.all_records
+        return [sorted(group["relpath"]) for _, group in frame.groupby("sha256") if len(group) > 1]
+
+    def train_test_leaks(self) -> list[list[str]]:
+        """Duplicate groups with a copy in training data and a copy in test: a leak."""
+        return [group for group in self.duplicate_groups()
+                if any(not path.lower().startswith("test/") for path in group)
+                and any(path.lower().startswith("test/") for path in group)]
+
+
+def load_dataset(settings: DataSettings) -> Dataset:
+    """Scan, decode (once, cached), split and, with --limit, subsample the data set."""
+    root = find_root(settings.data_dir)
+    files = list_images(root)
+    cache = load_image_cache(files, root, settings.image_size, settings.cache_dir)
+
+    rows = []
+    for image_file in files:
+        entry = cache.entries[image_file.relpath]
+        patient = patient_id(image_file.path.name)
+        # Patient ids restart in each folder (person1 of test/ is not person1 of train/); val/ is train's.
+        namespace = "test" if image_file.folder == "test" else "train"
+        rows.append({
+            "relpath": image_file.relpath, "folder": image_file.folder, "label": image_file.label,
+            "class_name": CLASS_NAMES[image_file.label],
+            "patient": patient or Path(image_file.relpath).stem, "patient_parsed": patient is not None,
+            "patient_key": f"{namespace}:{patient or image_file.relpath}",
+            "sha256": entry.sha256, "row": entry.row, "problem": entry.problem,
+        })
+    frame = pd.DataFrame(rows)
+    skipped = frame.loc[frame["row"].isna(), ["relpath", "problem"]].reset_index(drop=True)
+    if len(skipped):
+        listed = ", ".join(skipped["relpath"].head(5)) + (" …" if len(skipped) > 5 else "")
+        stderr_console.print(f"[yellow]warning:[/] skipped {len(skipped)} unreadable image file(s): {listed}")
+    records = frame[frame["row"].notna()].drop(columns="problem").reset_index(drop=True)
+    records["row"] = records["row"].astype(int)
+    _require_every_class(records, root)
+
+    records["group"] = leakage_groups(records["patient_key"], records["sha256"])
+    is_test = records["folder"] == "test"
+    pool = records[~is_test]
+    validation = grouped_validation_mask(pool["label"].to_numpy(), pool["group"].to_numpy(),
+                                         settings.val_fraction, settings.seed)
+    records["side"] = "test"
+    records.loc[pool.index, "side"] = np.where(validation, "validation", "train")
+    leak = image_level_leak(pool["label"].to_numpy(), pool["patient_key"].to_numpy(),
+                            settings.val_fraction, settings.seed)
+
+    all_records = records
+    if settings.limit is not None:
+        records = records[limit_per_class(records, settings.limit, settings.seed)].reset_index(drop=True)
+    return Dataset(settings, root, records, all_records, skipped, cache, leak)
+
+
+def _require_every_class(records: pd.DataFrame, root: Path) -> None:
+    for folder in ("train", "test"):
+        for label, class_name in enumerate(CLASS_NAMES):
+            if not ((records["folder"] == folder) & (records["label"] == label)).any():
+                raise UsageError(f"{root}/{folder}/{class_name} holds no readable image: check the data folder")

@@ -1,0 +1,35 @@
+"""Progress bars for long work (rich), on stderr so that stdout stays machine-readable."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+stderr_console = Console(stderr=True)
+
+
+class RateColumn(TextColumn):
+    """Items per second, in the unit of the task (images/s)."""
+
+    def __init__(self, unit: str) -> None:
+        super().__init__("")
+        self.unit = unit
+
+    def render(self, task):  # type: ignore[override]
+        speed = task.finished_speed or task.speed
+        return f"{speed:,.0f} {self.unit}/s" if speed else f"- {self.unit}/s"
+
+
+@contextmanager
+def progress_bar(description: str, total: int, unit: str = "items") -> Iterator[Callable[[int], None]]:
+    """A bar with count, rate and time left; yields `advance(n)`."""
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+        RateColumn(unit), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=stderr_console, transient=False,
+    ) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda count: progress.advance(task, count)
