@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides our output
+logging.getLogger("tensorflow").setLevel(logging.ERROR)  # e.g. retracing notes: each trial is a new model
 
 from tuner.errors import UsageError
 
@@ -38,7 +44,52 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--format", choices=("table", "json"), default="table")
 
     commands.add_parser("spaces", help="list the search spaces and their hyperparameters")
+
+    search = commands.add_parser("search", help="run (or resume) a Hyperband search")
+    search.add_argument("--space", required=True, help="search space: cnn_depth or mobilenet_head (see `spaces`)")
+    _add_data_arguments(search)
+    _add_run_arguments(search)
+    search.add_argument("--precision-floor", type=float, default=0.90, metavar="P",
+                        help="validation precision a threshold must keep (default 0.90)")
+    search.add_argument("--max-epochs", type=int, default=20, help="Hyperband's most epochs per model (default 20)")
+    search.add_argument("--factor", type=int, default=3, help="Hyperband's reduction factor (default 3)")
+    search.add_argument("--hyperband-iterations", type=int, default=1, help="Hyperband iterations (default 1)")
+    search.add_argument("--batch-size", type=int, default=32, help="training batch size (default 32)")
+    search.add_argument("--weights", default="imagenet",
+                        help="MobileNetV2 weights: imagenet (download), a local .h5 PATH, or none")
+    search.add_argument("--no-feature-cache", dest="feature_cache", action="store_false",
+                        help="mobilenet_head: run the backbone in every epoch instead of caching its features")
+    search.add_argument("--mixed-precision", action="store_true", help="float16 compute (for GPUs)")
+    search.add_argument("--max-failed-trials", type=int, default=3, metavar="N",
+                        help="stop after N failed trials in a row (default 3)")
+    search.add_argument("--overwrite", action="store_true", help="start the run over, deleting its results")
+    search.add_argument("--quiet", action="store_true", help="no live progress display")
+
+    report = commands.add_parser("report", help="ranked trials of a run (default: the most recent)")
+    _add_run_arguments(report)
+    report.add_argument("--top", type=int, metavar="N", help="show the N best trials")
+    report.add_argument("--format", choices=("table", "csv", "json", "markdown"), default="table")
+    report.add_argument("--output", metavar="PATH", help="write the csv/json/markdown export to PATH")
+
+    test = commands.add_parser("test", help="evaluate the chosen model once on the test folder")
+    _add_run_arguments(test)
+    test.add_argument("--trial", metavar="ID", help="evaluate this trial instead of the best one")
+    test.add_argument("--data", metavar="DIR", help="the run's data folder, if it has moved")
+    test.add_argument("--format", choices=("table", "json"), default="table")
+
+    predict = commands.add_parser("predict", help="probability and label of image files")
+    predict.add_argument("images", nargs="+", metavar="IMAGE")
+    _add_run_arguments(predict)
+    predict.add_argument("--trial", metavar="ID", help="use this trial instead of the chosen one")
+
+    demo = commands.add_parser("demo", help="search, report and test on a small SYNTHETIC image set (~1 min)")
+    demo.add_argument("--results-dir", default="results", metavar="DIR")
     return parser
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", metavar="NAME", help="run name (default: new for search, most recent otherwise)")
+    parser.add_argument("--results-dir", default="results", metavar="DIR", help="where runs live (default results)")
 
 
 def data_settings(args: argparse.Namespace):
@@ -61,20 +112,102 @@ def cmd_data(args: argparse.Namespace) -> None:
     if args.format == "json":
         print(json.dumps(summary, indent=2))
     else:
-        from rich.console import Console
-
-        print_data_summary(summary, Console())
+        print_data_summary(summary, _console())
 
 
 def cmd_spaces(args: argparse.Namespace) -> None:
-    from rich.console import Console
-
     from tuner.reporting import print_spaces
 
-    print_spaces(Console())
+    print_spaces(_console())
 
 
-COMMANDS = {"data": cmd_data, "spaces": cmd_spaces}
+def cmd_search(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from tuner.reporting import print_report
+    from tuner.runs import default_run_name
+    from tuner.search import SearchSettings, run_search
+
+    weights = None if args.weights.lower() == "none" else args.weights
+    if weights not in (None, "imagenet") and args.space == "mobilenet_head":
+        from search_spaces.mobilenet_head import validate_weights
+
+        weights = validate_weights(weights)
+    settings = SearchSettings(
+        space=args.space, data=data_settings(args), results_dir=Path(args.results_dir),
+        run_name=args.run or default_run_name(args.space), precision_floor=args.precision_floor,
+        max_epochs=args.max_epochs, factor=args.factor, hyperband_iterations=args.hyperband_iterations,
+        batch_size=args.batch_size, weights=weights, feature_cache=args.feature_cache,
+        mixed_precision=args.mixed_precision, max_failed_trials=args.max_failed_trials,
+        overwrite=args.overwrite, show_progress=not args.quiet,
+    )
+    run = run_search(settings)
+    _console().print(f"\nSearch finished: {run.directory}")
+    print_report(run, 5, _console())
+
+
+def _find_run(args: argparse.Namespace):
+    from pathlib import Path
+
+    from tuner.runs import find_run
+
+    return find_run(Path(args.results_dir), args.run)
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from tuner.reporting import format_report, print_report
+
+    run = _find_run(args)
+    if args.format == "table":
+        if args.output:
+            raise UsageError("--output needs --format csv, json or markdown")
+        print_report(run, args.top, _console())
+        return
+    text = format_report(run, args.format, args.top)
+    if args.output:
+        from tuner.atomic import write_text
+
+        write_text(Path(args.output), text if text.endswith("\n") else text + "\n")
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        print(text)
+
+
+def cmd_test(args: argparse.Namespace) -> None:
+    from tuner.holdout import run_test
+    from tuner.reporting import print_test_result
+
+    result = run_test(_find_run(args), args.trial, args.data)
+    if args.format == "json":
+        print(json.dumps(result, indent=2))
+    else:
+        print_test_result(result, _console())
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    from tuner.predict import predict_files
+
+    for row in predict_files(_find_run(args), args.images, args.trial):
+        print(f"{row['file']}\t{row['probability']:.4f}\t{row['label']}")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from tuner.demo import run_demo
+
+    run_demo(Path(args.results_dir), _console())
+
+
+def _console():
+    from rich.console import Console
+
+    # Piped or captured output (a log, a notebook cell) gets room for the wide trial table.
+    return Console() if sys.stdout.isatty() else Console(width=160)
+
+
+COMMANDS = {"data": cmd_data, "spaces": cmd_spaces, "search": cmd_search, "report": cmd_report,
+            "test": cmd_test, "predict": cmd_predict, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         COMMANDS[args.command](args)
     except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished work is kept; run the same command again to resume", file=sys.stderr)
@@ -90,5 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def run() -> None:
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

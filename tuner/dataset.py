@@ -106,3 +106,15 @@ def _require_every_class(records: pd.DataFrame, root: Path) -> None:
         for label, class_name in enumerate(CLASS_NAMES):
             if not ((records["folder"] == folder) & (records["label"] == label)).any():
                 raise UsageError(f"{root}/{folder}/{class_name} holds no readable image: check the data folder")
+
+
+def data_fingerprint(dataset: Dataset) -> dict[str, str]:
+    """Per side, a hash of its file list and contents: any moved, added, removed or changed image shows."""
+    import hashlib
+
+    fingerprint = {}
+    for side in SIDES:
+        part = dataset.side(side).sort_values("relpath")
+        listing = "\n".join(f"{path} {sha}" for path, sha in zip(part["relpath"], part["sha256"]))
+        fingerprint[side] = hashlib.sha256(listing.encode()).hexdigest()
+    return fingerprint

@@ -1,0 +1,74 @@
+"""Keras callbacks of a trial: validation metrics at the precision floor, and the live display."""
+
+from __future__ import annotations
+
+import time
+
+import keras
+import numpy as np
+
+from .objective import validation_metrics
+
+
+class _SharedAcrossCopies:
+    # Keras Tuner deep-copies a trial's callbacks; these hold memory-mapped data and a display,
+    # which must be shared, not copied.
+    def __deepcopy__(self, memo):
+        return self
+
+
+class ValidationMetrics(_SharedAcrossCopies, keras.callbacks.Callback):
+    """Scores the validation split each epoch with the search objective and records every epoch.
+
+    Adds `val_score`, `val_recall`, `val_precision`, `val_threshold`, ... and `val_loss` to the
+    epoch's logs, before Keras Tuner's checkpoint and the LR/early-stopping callbacks read them.
+    """
+
+    def __init__(self, validation_inputs, validation_labels: np.ndarray, precision_floor: float) -> None:
+        super().__init__()
+        self.validation_inputs = validation_inputs
+        self.validation_labels = validation_labels
+        self.precision_floor = precision_floor
+        self.history: list[dict] = []
+        self._epoch_started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_started = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        probabilities = np.asarray(self.model.predict(self.validation_inputs, verbose=0), dtype=np.float64).ravel()
+        if not np.all(np.isfinite(probabilities)):
+            raise FloatingPointError(f"the model's output became NaN/inf at epoch {epoch + 1} "
+                                     "(diverged: try a lower learning rate)")
+        metrics = validation_metrics(self.validation_labels, probabilities, self.precision_floor)
+        logs = logs if logs is not None else {}
+        for name, value in metrics.items():
+            if name not in ("n_positives", "n_negatives"):
+                logs[f"val_{name}"] = float(value)
+        learning_rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        self.history.append({
+            "epoch": epoch + 1, "loss": float(logs.get("loss", np.nan)), "learning_rate": learning_rate,
+            "seconds": time.monotonic() - self._epoch_started,
+            **{name: metrics[name] for name in ("score", "reachable", "recall", "precision", "threshold",
+                                                 "roc_auc", "pr_auc", "accuracy", "loss")
+               if name != "loss"},
+            "val_loss": metrics["loss"],
+        })
+
+
+class DisplayCallback(_SharedAcrossCopies, keras.callbacks.Callback):
+    def __init__(self, display, batches_per_epoch: int, validation: ValidationMetrics) -> None:
+        super().__init__()
+        self.display = display
+        self.batches_per_epoch = batches_per_epoch
+        self.validation = validation
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.display.epoch_started(epoch, self.batches_per_epoch)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.display.batch_done()
+
+    def on_epoch_end(self, epoch, logs=None):
+        last = self.validation.history[-1] if self.validation.history else {}
+        self.display.epoch_done(epoch, {**last, "loss": last.get("val_loss")})

@@ -1,0 +1,94 @@
+"""The live view of a search: trial, Hyperband bracket and round, epoch, metrics, best so far."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .progress import stderr_console
+
+
+def _fmt(value, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+class SearchDisplay:
+    """Owns one rich Live region on stderr; the search calls it at trial and epoch boundaries."""
+
+    def __init__(self, run_name: str, precision_floor: float, enabled: bool = True) -> None:
+        self.run_name = run_name
+        self.precision_floor = precision_floor
+        self.started = time.monotonic()
+        self.trials_done = 0
+        self.best: dict | None = None
+        self.trial: dict = {}
+        self.last_epoch: dict = {}
+        self.epochs = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                               TextColumn("batches"), TimeElapsedColumn(), console=stderr_console)
+        self.epoch_task = self.epochs.add_task("epoch", total=1)
+        self.live = Live(self._render(), console=stderr_console, refresh_per_second=4,
+                         transient=False) if enabled else None
+
+    def __enter__(self) -> "SearchDisplay":
+        if self.live:
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.live:
+            self.live.update(self._render())
+            self.live.__exit__(*exc)
+
+    def trial_started(self, trial_id: str, bracket, round_, initial_epoch: int, epochs: int) -> None:
+        self.trial = {"id": trial_id, "bracket": bracket, "round": round_,
+                      "initial_epoch": initial_epoch, "epochs": epochs}
+        self.last_epoch = {}
+        self._refresh()
+
+    def epoch_started(self, epoch: int, batches: int) -> None:
+        self.epochs.reset(self.epoch_task, total=batches,
+                          description=f"epoch {epoch + 1}/{self.trial.get('epochs', '?')}")
+        self._refresh()
+
+    def batch_done(self) -> None:
+        self.epochs.advance(self.epoch_task)
+
+    def epoch_done(self, epoch: int, metrics: dict) -> None:
+        self.last_epoch = dict(metrics, epoch=epoch + 1)
+        self._refresh()
+
+    def trial_done(self, record: dict) -> None:
+        self.trials_done += 1
+        if record.get("status") == "completed" and (self.best is None or record["score"] > self.best["score"]):
+            self.best = record
+        self._refresh()
+
+    def _refresh(self) -> None:
+        if self.live:
+            self.live.update(self._render())
+
+    def _render(self):
+        elapsed = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - self.started))
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold")
+        table.add_column()
+        table.add_row("run", f"{self.run_name} · precision floor {self.precision_floor:.2f} · elapsed {elapsed}")
+        if self.trial:
+            table.add_row("trial", f"{self.trial['id']} · bracket {self.trial['bracket']} round {self.trial['round']} · "
+                                   f"epochs {self.trial['initial_epoch'] + 1}–{self.trial['epochs']} · "
+                                   f"{self.trials_done} trial(s) done")
+        if self.last_epoch:
+            m = self.last_epoch
+            reached = "" if m.get("reachable") else " (floor not reached)"
+            table.add_row("this trial", f"epoch {m['epoch']}: val recall {_fmt(m.get('recall'))} at precision "
+                                        f"{_fmt(m.get('precision'))}, threshold {_fmt(m.get('threshold'))}, "
+                                        f"PR-AUC {_fmt(m.get('pr_auc'))}, loss {_fmt(m.get('loss'))}{reached}")
+        if self.best:
+            b = self.best
+            table.add_row("best so far", f"trial {b['trial_id']}: score {b['score']:.4f} · recall {_fmt(b['recall'])} "
+                                         f"at precision {_fmt(b['precision'])}")
+        return Group(table, self.epochs)

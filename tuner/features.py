@@ -1,0 +1,77 @@
+"""The frozen backbone's feature maps, computed once per image and kept on disk, memory-mapped.
+
+A frozen MobileNetV2 gives the same output for an image in every epoch of every trial, so a
+`mobilenet_head` search computes it once and trains only heads. The cache holds the full feature
+map before pooling (7 x 7 x 1280 at 224 px), so Flatten and global-average heads both use it. It
+is keyed by the image cache's array, the weights file's hash, the image size and the backend:
+any change rebuilds it. Rows line up with the image cache's rows; only rows a run needs are
+computed, and `computed.npy` records which are done, so a killed computation resumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import atomic_path
+from .filelock import file_lock
+from .progress import progress_bar
+
+FEATURE_DTYPE = np.float16  # half the disk and page cache of float32; heads compute in float32
+FEATURE_BATCH = 64
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def feature_cache_dir(cache_dir: Path, image_array: Path, weights_id: str, image_size: int, backend: str) -> Path:
+    key = f"{image_array.resolve()}|{weights_id}|{image_size}|{backend}|{np.dtype(FEATURE_DTYPE).name}"
+    return cache_dir / "features" / hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def load_features(backbone, images: np.ndarray, rows: np.ndarray, directory: Path) -> np.ndarray:
+    """The feature maps of every image row (memory-mapped); computes the `rows` still missing.
+
+    A file lock makes concurrent searches on the same data wait for one computation.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    with file_lock(directory / "features.lock"):
+        features_path, computed_path = directory / "features.npy", directory / "computed.npy"
+        feature_shape = tuple(int(d) for d in backbone.output.shape[1:])
+        if not features_path.is_file():
+            with atomic_path(features_path) as temporary:
+                np.lib.format.open_memmap(temporary, mode="w+", dtype=FEATURE_DTYPE,
+                                          shape=(len(images), *feature_shape)).flush()
+            np.save(computed_path, np.zeros(len(images), dtype=bool))
+        computed = np.load(computed_path)
+        missing = np.array(sorted(set(int(r) for r in rows) - set(np.flatnonzero(computed))), dtype=int)
+        if len(missing):
+            features = np.load(features_path, mmap_mode="r+")
+            _compute(backbone, images, missing, features, computed, computed_path)
+            del features
+        return np.load(features_path, mmap_mode="r")
+
+
+def _compute(backbone, images, missing, features, computed, computed_path) -> None:
+    with progress_bar("backbone features", total=len(missing), unit="images") as advance:
+        for start in range(0, len(missing), FEATURE_BATCH * 8):
+            chunk = missing[start:start + FEATURE_BATCH * 8]
+            batch = np.asarray(images[chunk], dtype=np.float32)
+            for offset in range(0, len(chunk), FEATURE_BATCH):
+                part = batch[offset:offset + FEATURE_BATCH]
+                features[chunk[offset:offset + FEATURE_BATCH]] = np.asarray(
+                    backbone(part, training=False), dtype=np.float32).astype(FEATURE_DTYPE)
+                advance(len(part))
+            features.flush()
+            # Mark rows done only once their features are on disk: a kill never marks a half-written row.
+            computed[chunk] = True
+            with atomic_path(computed_path) as temporary:
+                with open(temporary, "wb") as handle:
+                    np.save(handle, computed)

@@ -1,0 +1,91 @@
+"""What produced a run: the command, versions, backend and device, the data and weights, the times."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+from .atomic import read_json, write_json
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _git_commit() -> str | None:
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                                capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def device_name() -> str:
+    """The accelerator Keras will use, or "CPU"."""
+    import keras
+
+    backend = keras.backend.backend()
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            gpus = tf.config.list_physical_devices("GPU")
+            if gpus:
+                details = tf.config.experimental.get_device_details(gpus[0])
+                return f"GPU: {details.get('device_name', gpus[0].name)}"
+        elif backend == "jax":
+            import jax
+
+            device = jax.devices()[0]
+            if device.platform != "cpu":
+                return f"GPU: {device.device_kind}"
+        elif backend == "torch":
+            import torch
+
+            if torch.cuda.is_available():
+                return f"GPU: {torch.cuda.get_device_name(0)}"
+    except Exception:  # noqa: BLE001 - a device query must never stop a search
+        pass
+    return f"CPU ({platform.processor() or platform.machine()})"
+
+
+def write_manifest(path: Path, settings: dict, data_fingerprint: dict, weights_sha256: str | None,
+                   synthetic_data: bool = False) -> None:
+    """Start a run's manifest, or mark a resumed one (keeping its first start time)."""
+    import keras
+
+    from . import __version__
+
+    previous = read_json(path) if path.is_file() else {}
+    backend = keras.backend.backend()
+    write_json(path, {
+        "command": " ".join(sys.argv),
+        "settings": settings,
+        "versions": {"python": platform.python_version(), "keras": _version("keras"),
+                     backend: _version({"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[backend])
+                     or _version("tensorflow-cpu"),
+                     "keras_tuner": _version("keras-tuner"), "numpy": _version("numpy"), "xray_tuner": __version__},
+        "backend": backend,
+        "device": device_name(),
+        "data_fingerprint": data_fingerprint,
+        "weights_sha256": weights_sha256,
+        "synthetic_data": synthetic_data or previous.get("synthetic_data", False),
+        "git_commit": _git_commit(),
+        "started": previous.get("started", time.strftime("%Y-%m-%dT%H:%M:%S%z")),
+        "resumed": previous.get("resumed", []) + ([time.strftime("%Y-%m-%dT%H:%M:%S%z")] if previous else []),
+        "finished": None,
+    })
+
+
+def mark_finished(path: Path) -> None:
+    manifest = read_json(path)
+    manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    write_json(path, manifest)

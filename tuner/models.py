@@ -1,0 +1,57 @@
+"""A trial's model as one ordinary Keras model on images, rebuilt from its run folder.
+
+Models are rebuilt from the trial's hyperparameters and loaded with weights only (Keras Tuner's
+best-epoch checkpoint): no code from a results folder is ever run.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from .errors import UsageError
+from .runs import RunPaths
+from .settings import DataSettings
+
+
+def settings_from_run(run: RunPaths, data_dir: Path | None = None):
+    """The run's SearchSettings (its data folder replaced by `data_dir` when given)."""
+    from .search import SearchSettings
+
+    stored = run.read_settings()
+    data = DataSettings(
+        data_dir=Path(data_dir or stored["data_dir"]), image_size=stored["image_size"],
+        val_fraction=stored["val_fraction"], seed=stored["seed"], limit=stored["limit"],
+        cache_dir=Path(stored["cache_dir"]),
+    )
+    return SearchSettings(
+        space=stored["space"], data=data, results_dir=run.directory.parent, run_name=run.name,
+        precision_floor=stored["precision_floor"], max_epochs=stored["max_epochs"], factor=stored["factor"],
+        hyperband_iterations=stored["hyperband_iterations"], batch_size=stored["batch_size"],
+        weights=stored["weights"], feature_cache=stored["feature_cache"],
+        mixed_precision=stored.get("mixed_precision", False),
+    )
+
+
+def load_trial_model(run: RunPaths, settings, trial_id: str, hyperparameters: dict):
+    """The trial's best-epoch model on images (backbone and head joined for mobilenet_head)."""
+    import keras_tuner
+
+    from .search import make_space
+
+    checkpoint = run.trial_checkpoint(trial_id)
+    if not checkpoint.is_file():
+        raise UsageError(f"trial {trial_id} of run {run.name!r} has no saved model ({checkpoint} is missing): "
+                         "choose a finished trial with --trial (see `python cli.py report`)")
+    space = make_space(settings)
+    hp = keras_tuner.HyperParameters()
+    space.declare(hp)
+    hp.values.update(hyperparameters)
+    model = space.build(hp)
+    with warnings.catch_warnings():
+        # The checkpoint holds the optimizer's state too; a model for prediction needs none.
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        model.load_weights(checkpoint)
+    if settings.uses_feature_cache:
+        model = space.full_model(model)
+    return model

@@ -1,0 +1,171 @@
+"""Rich tables and exports of spaces, trials and test runs. Imports no Keras: `report` is instant."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from .atomic import read_json
+from .runs import RunPaths
+from .trials import read_trials_table
+
+METRIC_FORMATS = {"score": "{:.4f}", "recall": "{:.3f}", "precision": "{:.3f}", "threshold": "{:.3f}",
+                  "roc_auc": "{:.3f}", "pr_auc": "{:.3f}"}
+JSON_FIELDS = ("rank", "trial_id", "status", "score", "recall", "precision", "threshold", "reachable", "roc_auc",
+               "pr_auc", "accuracy", "val_loss", "epochs", "best_epoch", "seconds", "bracket", "round",
+               "parent_trial", "cached_features", "hyperparameters", "message")
+
+
+def print_spaces(console: Console) -> None:
+    from search_spaces import describe_spaces
+
+    for space in describe_spaces():
+        table = Table(title=f"{space['name']} — {space['description']}", title_justify="left")
+        for column in ("hyperparameter", "type", "range", "default", "condition"):
+            table.add_column(column)
+        for hp in space["hyperparameters"]:
+            table.add_row(hp["name"], hp["type"], hp["range"], str(hp["default"]), hp["condition"] or "always")
+        console.print(table)
+
+
+def _varying_hyperparameters(trials: list[dict]) -> list[str]:
+    names: dict[str, set] = {}
+    for trial in trials:
+        for name, value in trial.get("hyperparameters", {}).items():
+            names.setdefault(name, set()).add(json.dumps(value))
+    return [name for name, values in names.items() if len(values) > 1]
+
+
+def report_records(run: RunPaths, top: int | None) -> list[dict]:
+    trials = read_trials_table(run)
+    return trials[:top] if top else trials
+
+
+def format_report(run: RunPaths, fmt: str, top: int | None) -> str:
+    """The ranked trials as csv, json or markdown text."""
+    trials = report_records(run, top)
+    if fmt == "json":
+        return json.dumps([{key: trial.get(key) for key in JSON_FIELDS} for trial in trials], indent=2)
+    rows = [{**{k: trial.get(k) for k in JSON_FIELDS if k != "hyperparameters"},
+             **{f"hp:{k}": v for k, v in trial.get("hyperparameters", {}).items()}} for trial in trials]
+    frame = pd.DataFrame(rows)
+    if fmt == "csv":
+        buffer = io.StringIO()
+        frame.to_csv(buffer, index=False)
+        return buffer.getvalue()
+    return _markdown(frame)
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+    # pandas' to_markdown needs the optional `tabulate`; a plain pipe table needs nothing.
+    def cell(value) -> str:
+        if value is None or (isinstance(value, float) and pd.isna(value)):
+            return ""
+        return f"{value:.4g}" if isinstance(value, float) else str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def print_report(run: RunPaths, top: int | None, console: Console) -> None:
+    settings = run.read_settings()
+    trials = read_trials_table(run)
+    shown = trials[:top] if top else trials
+    varying = _varying_hyperparameters(trials)
+    floor = settings["precision_floor"]
+    manifest = read_json(run.manifest) if run.manifest.is_file() else {}
+    synthetic = " · [bold yellow]SYNTHETIC DATA[/]" if manifest.get("synthetic_data") else ""
+    console.print(f"[bold]{run.name}[/] · space {settings['space']} · precision floor {floor:.2f} · "
+                  f"{settings['image_size']} px · seed {settings['seed']} · backend {manifest.get('backend', '?')} "
+                  f"on {manifest.get('device', '?')}{synthetic}")
+    table = Table(title=f"Trials ranked by validation recall at precision ≥ {floor:.2f}")
+    table.add_column("rank", justify="right")
+    table.add_column("trial")
+    table.add_column("hyperparameters (those that vary)", ratio=1)
+    for column in ("recall", "precision", "threshold", "ROC-AUC", "PR-AUC", "epochs", "time"):
+        table.add_column(column, justify="right")
+    table.add_column("input")
+    table.add_column("status")
+    for trial in shown:
+        hps = trial.get("hyperparameters", {})
+        completed = trial["status"] == "completed"
+        metric = (lambda name: METRIC_FORMATS[name].format(trial[name]) if completed else "-")
+        status = trial["status"] if completed else f"failed: {trial.get('message', '')[:80]}"
+        if completed and not trial["reachable"]:
+            status = "below floor"
+        table.add_row(
+            str(trial["rank"] or "-"), trial["trial_id"],
+            " ".join(f"{name}={_short(hps[name])}" for name in varying if name in hps),
+            metric("recall"), metric("precision"), metric("threshold"), metric("roc_auc"), metric("pr_auc"),
+            str(trial.get("epochs", "-")), f"{trial['seconds']:.0f}s" if trial.get("seconds") else "-",
+            "features" if trial.get("cached_features") else "images",
+            status, style=None if completed else "red")
+    console.print(table)
+    _print_best(trials, floor, console)
+    _print_test_runs(run, console)
+
+
+def _short(value) -> str:
+    if value is None:
+        return "·"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _print_best(trials: list[dict], floor: float, console: Console) -> None:
+    completed = [trial for trial in trials if trial["status"] == "completed"]
+    failed = len(trials) - len(completed)
+    if not completed:
+        console.print(f"No finished trial yet ({failed} failed).")
+        return
+    best = completed[0]
+    if not best["reachable"]:
+        top_precision = max(trial["precision"] for trial in completed)
+        top_recall = max(trial["recall"] for trial in completed)
+        console.print(f"[bold red]No trial reached the precision floor {floor:.2f}.[/] Best precision reached "
+                      f"{top_precision:.3f}; best recall reached {top_recall:.3f}. `test` needs --trial ID.")
+        return
+    console.print(f"[bold]Best trial {best['trial_id']}[/]: validation recall {best['recall']:.3f} at precision "
+                  f"{best['precision']:.3f} (threshold {best['threshold']:.3f}), ROC-AUC {best['roc_auc']:.3f}, "
+                  f"PR-AUC {best['pr_auc']:.3f}, accuracy {best['accuracy']:.3f}; best epoch {best['best_epoch']} "
+                  f"(epochs {best['initial_epoch'] + 1}–{best['initial_epoch'] + best['epochs']} trained in this trial, "
+                  f"{best['seconds']:.0f} s).")
+    console.print("  " + ", ".join(f"{name}={_short(value)}" for name, value in best["hyperparameters"].items()))
+    if failed:
+        console.print(f"{failed} trial(s) failed: see the status column.")
+
+
+def _print_test_runs(run: RunPaths, console: Console) -> None:
+    evaluations_path = run.test_dir / "evaluations.json"
+    count = len(read_json(evaluations_path)) if evaluations_path.is_file() else 0
+    console.print(f"Test set evaluated {count} time(s) for this run"
+                  + (" — every further look at it makes the test figures less honest." if count > 1 else "."))
+
+
+def print_test_result(result: dict, console: Console) -> None:
+    cm = result["confusion_matrix"]
+    synthetic = " [bold yellow](SYNTHETIC DATA)[/]" if result.get("synthetic_data") else ""
+    op = result["validation_operating_point"]
+    console.print(f"[bold]Test set · run {result['run']} · trial {result['trial_id']}[/]{synthetic}: "
+                  f"{result['n_images']} images, {result['n_patients']} patients; threshold {result['threshold']:.3f} "
+                  f"chosen on validation (recall {op['recall']:.3f} at precision {op['precision']:.3f}, "
+                  f"floor {result['precision_floor']:.2f}).")
+    table = Table(title="Test metrics with 95 % bootstrap intervals (patients resampled)")
+    for column in ("metric", "value", "95 % CI", "always PNEUMONIA", "reference"):
+        table.add_column(column, justify="right" if column != "metric" else "left")
+    baseline, reference = result["always_pneumonia_baseline"], result["reference"]
+    for name, values in result["metrics"].items():
+        base = baseline.get(name)
+        ref = reference.get(name)
+        table.add_row(name, f"{values['value']:.3f}", f"{values['low']:.3f} – {values['high']:.3f}",
+                      "-" if base is None else f"{base:.3f}", "-" if ref is None else f"{ref:.2f}")
+    console.print(table)
+    console.print(f"Confusion matrix (rows true, columns predicted): NORMAL [{cm['tn']} {cm['fp']}]  "
+                  f"PNEUMONIA [{cm['fn']} {cm['tp']}]")
+    console.print(f"This run's test set has now been evaluated {result['test_evaluations']} time(s).")

@@ -1,0 +1,106 @@
+"""The run folder: where a search writes, and where report, test and predict read.
+
+results/<run>/
+  settings.json      every setting of the search (defaults included)
+  manifest.json      versions, device, data fingerprint, times
+  keras_tuner/       the Keras Tuner project (oracle state, trial checkpoints)
+  trials/<id>.json   one record per trial: hyperparameters, metrics, every epoch's history
+  trials.json, trials.csv   the table of all trials (what `report` reads)
+  test/              the final test-set run: metrics.json, predictions.csv, the exported model
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .atomic import read_json
+from .errors import UsageError
+
+RUN_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+def check_run_name(name: str) -> str:
+    """Letters, digits, '-', '_' and '.' only, so that no run name can leave the results folder."""
+    if not RUN_NAME.match(name) or name in (".", ".."):
+        raise UsageError(f"run name {name!r} is not allowed: use letters, digits, '-', '_' and '.' only")
+    return name
+
+
+def default_run_name(space: str) -> str:
+    return f"{space}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    directory: Path
+
+    @property
+    def name(self) -> str:
+        return self.directory.name
+
+    @property
+    def settings(self) -> Path:
+        return self.directory / "settings.json"
+
+    @property
+    def manifest(self) -> Path:
+        return self.directory / "manifest.json"
+
+    @property
+    def keras_tuner(self) -> Path:
+        return self.directory / "keras_tuner"
+
+    @property
+    def trial_records(self) -> Path:
+        return self.directory / "trials"
+
+    def trial_record(self, trial_id: str) -> Path:
+        return self.trial_records / f"{trial_id}.json"
+
+    def trial_checkpoint(self, trial_id: str) -> Path:
+        # Keras Tuner's own layout: <project>/trial_<id>/checkpoint.weights.h5
+        return self.keras_tuner / f"trial_{trial_id}" / "checkpoint.weights.h5"
+
+    @property
+    def trials_json(self) -> Path:
+        return self.directory / "trials.json"
+
+    @property
+    def trials_csv(self) -> Path:
+        return self.directory / "trials.csv"
+
+    @property
+    def test_dir(self) -> Path:
+        return self.directory / "test"
+
+    @property
+    def lock(self) -> Path:
+        return self.directory / ".search.lock"
+
+    def read_settings(self) -> dict:
+        return read_json(self.settings)
+
+
+def find_run(results_dir: Path, name: str | None) -> RunPaths:
+    """The named run, or the most recent one (by when its settings were written)."""
+    if name is not None:
+        check_run_name(name)
+        run = RunPaths(results_dir / name)
+        if not run.settings.is_file():
+            known = ", ".join(sorted(r.name for r in list_runs(results_dir))[-5:]) or "none"
+            raise UsageError(f"no run {name!r} in {results_dir} (runs: {known}): check --run and --results-dir")
+        return run
+    runs = list_runs(results_dir)
+    if not runs:
+        raise UsageError(f"no runs in {results_dir}: start one with `python cli.py search --space NAME` "
+                         "(or `python cli.py demo`), or pass --results-dir")
+    return max(runs, key=lambda run: run.settings.stat().st_mtime)
+
+
+def list_runs(results_dir: Path) -> list[RunPaths]:
+    if not results_dir.is_dir():
+        return []
+    return [RunPaths(path.parent) for path in results_dir.glob("*/settings.json")]

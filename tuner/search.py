@@ -1,0 +1,303 @@
+"""The Hyperband search: Keras Tuner wiring, per-trial records, resume and the run lock."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import time
+import traceback
+import zlib
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import read_json, write_json
+from .dataset import Dataset, load_dataset
+from .errors import UsageError
+from .runs import RunPaths, check_run_name
+from .settings import DataSettings
+
+OBJECTIVE = "val_score"
+VALIDATION_BATCH = 256  # predictions only: a large batch is faster and changes no result
+# Settings that change what a search computes: resuming with any of them different is refused.
+RESUME_KEYS = ("space", "precision_floor", "max_epochs", "factor", "hyperband_iterations", "batch_size",
+               "weights", "feature_cache", "data_dir", "image_size", "val_fraction", "seed", "limit")
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    space: str
+    data: DataSettings
+    results_dir: Path = Path("results")
+    run_name: str = ""
+    precision_floor: float = 0.90
+    max_epochs: int = 20
+    factor: int = 3
+    hyperband_iterations: int = 1
+    batch_size: int = 32
+    weights: str | None = "imagenet"
+    feature_cache: bool = True
+    mixed_precision: bool = False
+    max_failed_trials: int = 3
+    overwrite: bool = False
+    show_progress: bool = True
+    synthetic_data: bool = False  # the demo's generated images: labelled as such everywhere
+
+    def __post_init__(self) -> None:
+        from search_spaces import get_space_class
+
+        get_space_class(self.space)  # unknown space -> UsageError
+        check_run_name(self.run_name)
+        if not 0.0 < self.precision_floor < 1.0:
+            raise UsageError(f"--precision-floor {self.precision_floor} is outside (0, 1): use e.g. 0.90")
+        if self.max_epochs < 1:
+            raise UsageError(f"--max-epochs {self.max_epochs} must be at least 1")
+        if self.factor < 2:
+            raise UsageError(f"--factor {self.factor} must be at least 2 (Hyperband keeps 1/factor of the trials)")
+        if self.hyperband_iterations < 1:
+            raise UsageError(f"--hyperband-iterations {self.hyperband_iterations} must be at least 1")
+        if self.batch_size < 1:
+            raise UsageError(f"--batch-size {self.batch_size} must be at least 1")
+        if self.max_failed_trials < 1:
+            raise UsageError(f"--max-failed-trials {self.max_failed_trials} must be at least 1")
+
+    @property
+    def run(self) -> RunPaths:
+        return RunPaths(self.results_dir / self.run_name)
+
+    @property
+    def uses_feature_cache(self) -> bool:
+        return self.space == "mobilenet_head" and self.feature_cache
+
+    def to_dict(self) -> dict:
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("data", "show_progress", "overwrite")}
+        values.update({k: v for k, v in asdict(self.data).items()})
+        return {key: str(value) if isinstance(value, Path) else value for key, value in values.items()}
+
+
+def make_space(settings: SearchSettings):
+    from search_spaces import get_space_class
+
+    space_class = get_space_class(settings.space)
+    if settings.space == "mobilenet_head":
+        return space_class(settings.data.image_size, settings.weights, use_feature_cache=settings.feature_cache)
+    return space_class(settings.data.image_size)
+
+
+def run_search(settings: SearchSettings) -> RunPaths:
+    """Run (or resume) a search; returns the run folder."""
+    run = settings.run
+    _check_results_writable(settings.results_dir)
+    with _run_lock(run):
+        _prepare_run_folder(settings)
+        dataset = load_dataset(settings.data)
+        _search(settings, dataset, run)
+    return run
+
+
+def _check_results_writable(results_dir: Path) -> None:
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+        probe = results_dir / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise UsageError(f"results folder {results_dir} cannot be written ({error.strerror}): "
+                         "pass --results-dir to a writable folder") from None
+
+
+class _run_lock:
+    """One search process per run. The kernel drops the lock when its holder dies, so a lock
+    left by a killed process is simply taken over."""
+
+    def __init__(self, run: RunPaths) -> None:
+        self.run = run
+        self.descriptor: int | None = None
+
+    def __enter__(self):
+        self.run.directory.mkdir(parents=True, exist_ok=True)
+        self.descriptor = os.open(self.run.lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(self.descriptor, 64).decode(errors="replace").strip() or "another process"
+            os.close(self.descriptor)
+            raise UsageError(f"run {self.run.name!r} is being searched by process {holder}: wait for it, "
+                             "or use another --run") from None
+        os.ftruncate(self.descriptor, 0)
+        os.write(self.descriptor, str(os.getpid()).encode())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        fcntl.flock(self.descriptor, fcntl.LOCK_UN)
+        os.close(self.descriptor)
+
+
+def _prepare_run_folder(settings: SearchSettings) -> None:
+    run = settings.run
+    wanted = settings.to_dict()
+    if run.settings.is_file() and not settings.overwrite:
+        stored = read_json(run.settings)
+        differing = [f"{key} ({stored.get(key)!r} → {wanted.get(key)!r})"
+                     for key in RESUME_KEYS if stored.get(key) != wanted.get(key)]
+        if differing:
+            raise UsageError(f"run {run.name!r} exists with other settings: {', '.join(differing)}; "
+                             "use the same settings to resume, another --run, or --overwrite to start over")
+        return
+    if settings.overwrite:
+        for entry in run.directory.iterdir():
+            if entry.name != run.lock.name:
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    write_json(run.settings, wanted)
+
+
+def trial_seed(seed: int, trial_id: str) -> int:
+    """A trial's own seed: its training depends on the run's seed and its id, not on what ran before,
+    so a resumed search trains each trial exactly as an uninterrupted one would."""
+    return zlib.crc32(f"{seed}:{trial_id}".encode()) % (2**31)
+
+
+def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths) -> None:
+    import keras
+    import keras_tuner
+    from keras_tuner.src import config as keras_tuner_config
+
+    from .callbacks import DisplayCallback, ValidationMetrics
+    from .display import SearchDisplay
+    from .sequences import make_sequence
+    from .trials import write_trials_table
+
+    from .dataset import data_fingerprint
+    from .manifest import mark_finished, write_manifest
+
+    keras_tuner_config.DEBUG = False  # failed trials are recorded with their reason, not printed
+    keras.utils.set_random_seed(settings.data.seed)
+    weights_sha256 = _weights_sha256(settings)
+    write_manifest(run.manifest, settings.to_dict(), data_fingerprint(dataset), weights_sha256,
+                   synthetic_data=settings.synthetic_data)
+    if settings.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    space = make_space(settings)
+    inputs = _model_inputs(settings, space, dataset, weights_sha256)
+    train, validation = dataset.side("train"), dataset.side("validation")
+    train_rows, train_labels = train["row"].to_numpy(), train["label"].to_numpy()
+    validation_labels = validation["label"].to_numpy()
+    validation_inputs = make_sequence(inputs, validation["row"].to_numpy(), batch_size=VALIDATION_BATCH)
+    class_weights = dataset.class_weights()
+
+    class XrayHyperband(keras_tuner.Hyperband):
+        def run_trial(self, trial, *args, **kwargs):
+            keras.utils.set_random_seed(trial_seed(settings.data.seed, trial.trial_id))
+            hp_values = trial.hyperparameters.values
+            train_batches = make_sequence(inputs, train_rows, train_labels, batch_size=settings.batch_size,
+                                          shuffle=True, seed=trial_seed(settings.data.seed, trial.trial_id),
+                                          class_weights=class_weights)
+            metrics = ValidationMetrics(validation_inputs, validation_labels, settings.precision_floor)
+            self._current = {"metrics": metrics, "started": time.monotonic()}
+            display.trial_started(trial.trial_id, hp_values.get("tuner/bracket"), hp_values.get("tuner/round"),
+                                  hp_values.get("tuner/initial_epoch", 0), hp_values.get("tuner/epochs", settings.max_epochs))
+            kwargs["callbacks"] = [
+                metrics,  # first: the callbacks after it read the metrics it adds to the logs
+                keras.callbacks.TerminateOnNaN(),
+                keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=3, min_lr=1e-6),
+                keras.callbacks.EarlyStopping(monitor=OBJECTIVE, mode="max", patience=5),
+                DisplayCallback(display, len(train_batches), metrics),
+            ]
+            kwargs["verbose"] = 0
+            return super().run_trial(trial, train_batches, *args, **kwargs)
+
+        def on_trial_end(self, trial):
+            record = _trial_record(trial, getattr(self, "_current", None), settings)
+            write_json(run.trial_record(trial.trial_id), record)
+            super().on_trial_end(trial)
+            write_trials_table(run)
+            display.trial_done(record)
+            self._current = None
+
+    with SearchDisplay(run.name, settings.precision_floor, enabled=settings.show_progress) as display:
+        tuner = XrayHyperband(
+            hypermodel=space, objective=keras_tuner.Objective(OBJECTIVE, direction="max"),
+            max_epochs=settings.max_epochs, factor=settings.factor,
+            hyperband_iterations=settings.hyperband_iterations, seed=settings.data.seed,
+            directory=str(run.directory), project_name=run.keras_tuner.name, overwrite=False,
+            max_consecutive_failed_trials=settings.max_failed_trials,
+        )
+        try:
+            tuner.search(verbose=0)
+        except RuntimeError as error:
+            if "consecutive failures" not in str(error):
+                raise
+            write_trials_table(run)
+            raise UsageError(f"stopped after {settings.max_failed_trials} failed trials in a row; finished trials "
+                             f"are kept in {run.directory}: see `python cli.py report --run {run.name}` for the "
+                             "reasons") from None
+    write_trials_table(run)
+    mark_finished(run.manifest)
+
+
+def _model_inputs(settings: SearchSettings, space, dataset: Dataset, weights_sha256: str | None) -> np.ndarray:
+    """What the trials train on: the decoded images, or the frozen backbone's cached features."""
+    if not settings.uses_feature_cache:
+        return dataset.images
+    import keras
+
+    from .features import feature_cache_dir, load_features
+
+    backbone = space.backbone()
+    weights_id = weights_sha256 or f"random-init-seed{settings.data.seed}"
+    directory = feature_cache_dir(settings.data.cache_dir, Path(dataset.cache.directory) / "index.json",
+                                  weights_id, settings.data.image_size, keras.backend.backend())
+    # Only the rows this run uses; a later run on more of the data computes just the rest.
+    rows = dataset.records["row"].to_numpy()
+    return load_features(backbone, dataset.images, rows, directory)
+
+
+def _weights_sha256(settings: SearchSettings) -> str | None:
+    """The hash of the backbone's weights file (downloading ImageNet's when needed), or None."""
+    if settings.space != "mobilenet_head" or settings.weights is None:
+        return None
+    from search_spaces.mobilenet_head import _imagenet_weights_path
+
+    from .features import file_sha256
+
+    path = settings.weights
+    if path == "imagenet":
+        path = _imagenet_weights_path(settings.data.image_size)
+    return file_sha256(Path(path))
+
+
+def _trial_record(trial, current: dict | None, settings: SearchSettings) -> dict:
+    hp_values = trial.hyperparameters.values
+    history = current["metrics"].history if current else []
+    status = "completed" if trial.status == "COMPLETED" and history else "failed"
+    record = {
+        "trial_id": trial.trial_id,
+        "status": status,
+        "bracket": hp_values.get("tuner/bracket"),
+        "round": hp_values.get("tuner/round"),
+        "parent_trial": hp_values.get("tuner/trial_id"),
+        "initial_epoch": hp_values.get("tuner/initial_epoch", 0),
+        "target_epochs": hp_values.get("tuner/epochs"),
+        "cached_features": settings.uses_feature_cache,
+        "seconds": round(time.monotonic() - current["started"], 2) if current else None,
+        "epochs": len(history),
+        "hyperparameters": {k: v for k, v in hp_values.items() if not k.startswith("tuner/")},
+        "history": history,
+    }
+    if status == "completed":
+        best = max(history, key=lambda epoch: epoch["score"])  # first best epoch, as Keras Tuner keeps it
+        record.update({key: best[key] for key in ("score", "reachable", "recall", "precision", "threshold",
+                                                  "roc_auc", "pr_auc", "accuracy", "val_loss")})
+        record["best_epoch"] = best["epoch"]
+    else:
+        record["score"] = None
+        record["message"] = _failure_reason(trial.message)
+    return record
+
+
+def _failure_reason(message: str | None) -> str:
+    """The last line of a failed trial's traceback: the exception and its message."""
+    lines = [line for line in (message or "").strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "unknown error"

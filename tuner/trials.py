@@ -1,0 +1,59 @@
+"""The trials table: one row per trial, built from the per-trial records of a run.
+
+Reads only JSON (no Keras), so `report` starts instantly.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from .atomic import atomic_path, read_json, write_json
+from .objective import rank_trials
+from .runs import RunPaths
+
+METRIC_COLUMNS = ("score", "reachable", "recall", "precision", "threshold", "roc_auc", "pr_auc", "accuracy",
+                  "val_loss", "epochs", "best_epoch", "seconds")
+
+
+def read_trial_records(run: RunPaths) -> list[dict]:
+    if not run.trial_records.is_dir():
+        return []
+    return [read_json(path) for path in sorted(run.trial_records.glob("*.json"))]
+
+
+def trials_frame(records: list[dict]) -> pd.DataFrame:
+    """Ranked trials, with one `hp:<name>` column per hyperparameter."""
+    rows = []
+    for record in records:
+        row = {key: value for key, value in record.items() if key not in ("hyperparameters", "history")}
+        row.update({f"hp:{name}": value for name, value in record.get("hyperparameters", {}).items()})
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    return rank_trials(frame)
+
+
+def write_trials_table(run: RunPaths) -> pd.DataFrame:
+    """Rewrite trials.json and trials.csv (atomically) from the per-trial records."""
+    records = {record["trial_id"]: record for record in read_trial_records(run)}
+    frame = trials_frame(list(records.values()))
+    table = [{"rank": None if pd.isna(rank) else int(rank),
+              **{k: v for k, v in records[trial_id].items() if k != "history"}}
+             for trial_id, rank in zip(frame.get("trial_id", []), frame.get("rank", []))]
+    write_json(run.trials_json, table)
+    with atomic_path(run.trials_csv) as temporary:
+        frame.to_csv(temporary, index=False)
+    return frame
+
+
+def read_trials_table(run: RunPaths) -> list[dict]:
+    if not run.trials_json.is_file():
+        return []
+    return read_json(run.trials_json)
+
+
+def dumps(records: list[dict]) -> str:
+    return json.dumps(records, indent=2)
