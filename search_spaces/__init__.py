@@ -1,0 +1,256 @@
+"""The registry of search spaces: one module per space, imported only when asked for.
+
+Importing this package loads neither Keras nor TensorFlow, so the command line's `--help` and
+its list of space names start instantly; `get_space_class`, `describe_spaces` and
+`load_reference` import Keras Tuner (and with it Keras) when called.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from tuner.errors import UsageError
+
+# space name -> (module in this package, class name); a new space is one file and one line here.
+_SPACE_MODULES: dict[str, tuple[str, str]] = {
+    "cnn_depth": ("cnn_depth", "CnnDepth"),
+    "mobilenet_head": ("mobilenet_head", "MobileNetHead"),
+}
+SPACE_NAMES: tuple[str, ...] = tuple(_SPACE_MODULES)
+
+REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
+
+# Keras Tuner's own bookkeeping values (Hyperband's epochs, bracket, round ...): they ride in a
+# trial's values but are no part of a space, so a file copied from a trial may hold them.
+_TUNER_PREFIX = "tuner/"
+
+__all__ = [
+    "REFERENCE_DIR",
+    "SPACE_NAMES",
+    "describe_spaces",
+    "get_space_class",
+    "load_reference",
+    "reference_files",
+]
+
+
+def get_space_class(name: str) -> type:
+    """The hypermodel class of the space called `name`, importing its module now.
+
+    Raises:
+        UsageError: no space has that name.
+    """
+    if name not in _SPACE_MODULES:
+        raise UsageError(
+            f"unknown space {name!r}: choose one of {', '.join(SPACE_NAMES)} "
+            "(see `python cli.py spaces`)"
+        )
+    module_name, class_name = _SPACE_MODULES[name]
+    module = importlib.import_module(f".{module_name}", __name__)
+    return getattr(module, class_name)
+
+
+def describe_spaces() -> list[dict[str, Any]]:
+    """Every space with its hyperparameters, for `python cli.py spaces`.
+
+    Returns:
+        One dict per space: "name", "description" and "hyperparameters", a list (in declaration
+        order) of {"name", "type", "range", "default", "condition"}; "range" and "condition" are
+        readable strings ("2 … 6", "hidden_layers ≥ 2"; "" when unconditional).
+    """
+    import keras_tuner
+
+    descriptions = []
+    for space_name in SPACE_NAMES:
+        space_class = get_space_class(space_name)
+        hp = keras_tuner.HyperParameters()
+        space_class.declare(hp)
+        by_name = {declared.name: declared for declared in hp.space}
+        descriptions.append(
+            {
+                "name": space_name,
+                "description": space_class.description,
+                "hyperparameters": [
+                    {
+                        "name": declared.name,
+                        "type": type(declared).__name__,
+                        "range": _describe_range(declared),
+                        "default": declared.default,
+                        "condition": _describe_conditions(declared.conditions, by_name),
+                    }
+                    for declared in hp.space
+                ],
+            }
+        )
+    return descriptions
+
+
+def reference_files() -> list[Path]:
+    """The reference points' JSON files shipped with the package, sorted by name."""
+    return sorted(REFERENCE_DIR.glob("*.json"))
+
+
+def load_reference(path: str | Path, space: str | None = None) -> dict[str, Any]:
+    """Reads a hyperparameter file and checks every value against its space.
+
+    The file is {"space", "name", "description", "hyperparameters": {hp name: value}}; it must
+    give a value for every hyperparameter active at its point and none for inactive ones.
+    Keys starting with "tuner/" (Keras Tuner bookkeeping in a trial's values) are ignored.
+
+    Args:
+        path: the JSON file.
+        space: the space the caller expects (e.g. `--space`); when given, the file's "space"
+            may be left out, and must match otherwise.
+
+    Returns:
+        {"space", "name", "description", "hyperparameters"}: the last a
+        `keras_tuner.HyperParameters` with the whole space declared and the file's values set,
+        ready for `space.build(hp)`.
+
+    Raises:
+        UsageError: naming the file and the hyperparameter at fault.
+    """
+    import keras_tuner
+
+    path = Path(path)
+    content = _read_json_object(path)
+    space_name = content.get("space", space)
+    if space_name is None:
+        raise UsageError(f"{path}: no \"space\" given in the file: add one or pass --space")
+    if space is not None and space_name != space:
+        raise UsageError(f"{path}: the file is for space {space_name!r}, not {space!r}")
+    space_class = get_space_class(space_name)
+    given = content.get("hyperparameters")
+    if not isinstance(given, dict):
+        raise UsageError(f"{path}: \"hyperparameters\" must be an object of name: value")
+    given = {name: value for name, value in given.items() if not name.startswith(_TUNER_PREFIX)}
+
+    hp = keras_tuner.HyperParameters()
+    space_class.declare(hp)
+    by_name = {declared.name: declared for declared in hp.space}
+    unknown = sorted(set(given) - set(by_name))
+    if unknown:
+        raise UsageError(
+            f"{path}: unknown hyperparameter {unknown[0]!r} for space {space_name!r} "
+            f"(it has {', '.join(by_name)})"
+        )
+    hp.values = {name: _checked_value(path, by_name[name], value) for name, value in given.items()}
+    # Activity depends on the values just set, so it is checked only now.
+    for declared in hp.space:
+        active = hp.is_active(declared)
+        if active and declared.name not in hp.values:
+            raise UsageError(
+                f"{path}: missing hyperparameter {declared.name!r} "
+                f"({_describe_range(declared)}), active at this point"
+            )
+        if not active and declared.name in hp.values:
+            condition = _describe_conditions(declared.conditions, by_name)
+            raise UsageError(
+                f"{path}: hyperparameter {declared.name!r} is inactive at this point "
+                f"(it applies only when {condition}): remove it"
+            )
+    return {
+        "space": space_name,
+        "name": content.get("name", path.stem),
+        "description": content.get("description", ""),
+        "hyperparameters": hp,
+    }
+
+
+def _read_json_object(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"hyperparameter file {path} not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"hyperparameter file {path} cannot be read: {error}") from None
+    try:
+        content = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UsageError(
+            f"{path}: not valid JSON ({error.msg} at line {error.lineno})"
+        ) from None
+    if not isinstance(content, dict):
+        raise UsageError(f"{path}: expected a JSON object with \"hyperparameters\"")
+    return content
+
+
+def _checked_value(path: Path, declared: Any, value: Any) -> Any:
+    """The value in the space's own type, or UsageError when the space does not hold it."""
+    kind = type(declared).__name__
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    problem = f"{path}: hyperparameter {declared.name!r} = {json.dumps(value)}"
+    if kind == "Boolean":
+        if isinstance(value, bool):
+            return value
+        raise UsageError(f"{problem} must be true or false")
+    if kind == "Choice":
+        for choice in declared.values:
+            # 2 and 2.0 are the same choice in JSON, but True is not 1.
+            if type(choice) is type(value) or (is_number and not isinstance(choice, (str, bool))):
+                if choice == value:
+                    return choice
+        raise UsageError(f"{problem} is not one of {_describe_range(declared)}")
+    if kind in ("Int", "Float"):
+        if not is_number or (kind == "Int" and not float(value).is_integer()):
+            raise UsageError(f"{problem} must be a number in {_describe_range(declared)}")
+        tolerance = 1e-9 * max(1.0, abs(declared.max_value))
+        inside = declared.min_value - tolerance <= value <= declared.max_value + tolerance
+        on_grid = True
+        if declared.step:
+            steps = (value - declared.min_value) / declared.step
+            on_grid = math.isclose(steps, round(steps), abs_tol=1e-6)
+        if not (inside and on_grid):
+            raise UsageError(f"{problem} is outside {_describe_range(declared)}")
+        return int(value) if kind == "Int" else float(value)
+    raise UsageError(f"{problem}: cannot check a {kind} hyperparameter")  # not used by spaces
+
+
+def _format_value(value: Any) -> str:
+    # repr keeps floats recognisable as floats ("2.0", "0.0001") and matches JSON.
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _describe_range(declared: Any) -> str:
+    kind = type(declared).__name__
+    if kind == "Boolean":
+        return "False, True"
+    if kind == "Choice":
+        return ", ".join(_format_value(value) for value in declared.values)
+    if kind in ("Int", "Float"):
+        text = f"{_format_value(declared.min_value)} … {_format_value(declared.max_value)}"
+        if declared.sampling == "log":
+            text += " (log)"
+        elif declared.sampling == "reverse_log":
+            text += " (reverse log)"
+        if declared.step and not (kind == "Int" and declared.step == 1):
+            text += f" (step {_format_value(declared.step)})"
+        return text
+    if kind == "Fixed":
+        return _format_value(declared.value)
+    return repr(declared)
+
+
+def _describe_conditions(conditions: list[Any], by_name: dict[str, Any]) -> str:
+    """Keras Tuner's conditions as text: "hidden_layers ≥ 2 and dropout_after_hidden_1 = True"."""
+    parts = []
+    for condition in conditions:
+        parent = by_name.get(condition.name)
+        values = list(condition.values)
+        is_upper_run = (
+            type(parent).__name__ == "Int"
+            and parent.step in (None, 1)
+            and len(values) > 1
+            and values == list(range(min(values), parent.max_value + 1))
+        )
+        if len(values) == 1:
+            parts.append(f"{condition.name} = {_format_value(values[0])}")
+        elif is_upper_run:
+            parts.append(f"{condition.name} ≥ {min(values)}")
+        else:
+            parts.append(f"{condition.name} ∈ {{{', '.join(map(_format_value, values))}}}")
+    return " and ".join(parts)

@@ -1,0 +1,121 @@
+"""search → report → test → predict on a small generated data set, through the command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import cli
+from tuner.demo import make_synthetic_dataset
+from tuner.runs import RunPaths
+
+
+@pytest.fixture(scope="module")
+def synthetic_data(tmp_path_factory) -> Path:
+    return make_synthetic_dataset(tmp_path_factory.mktemp("data") / "chest_xray", patients_per_class={"train": 25, "test": 8})
+
+
+@pytest.fixture(scope="module")
+def finished_run(synthetic_data, tmp_path_factory) -> tuple[Path, Path]:
+    results, cache = tmp_path_factory.mktemp("results"), tmp_path_factory.mktemp("cache")
+    code = cli.main(["search", "--space", "cnn_depth", "--data", str(synthetic_data), "--image-size", "32",
+                     "--max-epochs", "2", "--batch-size", "16", "--run", "tiny", "--results-dir", str(results),
+                     "--cache-dir", str(cache), "--quiet", "--precision-floor", "0.5"])
+    assert code == 0
+    return results, cache
+
+
+def _json_output(capsys, argv) -> object:
+    capsys.readouterr()
+    assert cli.main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_search_writes_every_trial_with_its_metrics_and_history(finished_run):
+    results, _ = finished_run
+    run = RunPaths(results / "tiny")
+    trials = json.loads(run.trials_json.read_text())
+    assert len(trials) >= 2
+    for trial in trials:
+        assert trial["status"] == "completed"
+        record = json.loads(run.trial_record(trial["trial_id"]).read_text())
+        assert len(record["history"]) == record["epochs"] >= 1  # every epoch kept, not only the best
+        assert {"recall", "precision", "threshold", "roc_auc", "pr_auc", "accuracy", "seconds"} <= set(trial)
+        assert run.trial_checkpoint(trial["trial_id"]).is_file()
+    assert json.loads(run.settings.read_text())["precision_floor"] == 0.5
+    manifest = json.loads(run.manifest.read_text())
+    assert manifest["backend"] == "tensorflow" and manifest["finished"]
+
+
+def test_report_json_is_ranked_by_score(finished_run, capsys):
+    results, _ = finished_run
+    trials = _json_output(capsys, ["report", "--results-dir", str(results), "--format", "json"])
+    required = {"rank", "trial_id", "status", "score", "recall", "precision", "threshold", "roc_auc", "pr_auc",
+                "epochs", "hyperparameters"}
+    assert all(required <= set(trial) for trial in trials)
+    scores = [trial["score"] for trial in trials]
+    assert scores == sorted(scores, reverse=True)
+    assert [trial["rank"] for trial in trials] == list(range(1, len(trials) + 1))
+
+
+def test_report_exports_to_a_file(finished_run, tmp_path):
+    results, _ = finished_run
+    for fmt in ("csv", "markdown", "json"):
+        output = tmp_path / f"trials.{fmt}"
+        assert cli.main(["report", "--results-dir", str(results), "--format", fmt, "--output", str(output)]) == 0
+        assert "recall" in output.read_text()
+
+
+def test_report_does_not_import_keras(finished_run):
+    results, _ = finished_run
+    code = ("import sys, cli; cli.main(['report', '--results-dir', sys.argv[1]]); "
+            "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules, 'report imported keras'")
+    completed = subprocess.run([sys.executable, "-c", code, str(results)], cwd=Path(cli.__file__).parent,
+                               capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 0, completed.stderr
+
+
+def test_test_then_predict(finished_run, synthetic_data, capsys):
+    results, _ = finished_run
+    result = _json_output(capsys, ["test", "--results-dir", str(results), "--format", "json"])
+    assert set(result["metrics"]) == {"recall", "specificity", "precision", "accuracy", "f1", "roc_auc", "pr_auc"}
+    for interval in result["metrics"].values():
+        assert interval["low"] - 1e-9 <= interval["value"] <= interval["high"] + 1e-9
+    cm = result["confusion_matrix"]
+    assert cm["tn"] + cm["fp"] + cm["fn"] + cm["tp"] == result["n_images"]
+    assert result["synthetic_data"] is False
+    run = RunPaths(results / "tiny")
+    predictions = (run.test_dir / "predictions.csv").read_text().splitlines()
+    assert predictions[0] == "file,patient,label,probability,prediction"
+    assert len(predictions) == result["n_images"] + 1
+    again = _json_output(capsys, ["test", "--results-dir", str(results), "--format", "json"])
+    assert again["test_evaluations"] == result["test_evaluations"] + 1  # every look at the test set counts
+
+    images = sorted((synthetic_data / "test" / "PNEUMONIA").glob("*.jpeg"))[:2]
+    capsys.readouterr()
+    assert cli.main(["predict", *map(str, images), "--results-dir", str(results)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2
+    for line, image in zip(lines, images):
+        file, probability, label = line.split("\t")
+        assert file == str(image) and 0.0 <= float(probability) <= 1.0 and label in ("NORMAL", "PNEUMONIA")
+    # predict agrees with the test run's probabilities for the same files
+    by_file = {row.split(",")[0]: float(row.split(",")[3]) for row in predictions[1:]}
+    for line, image in zip(lines, images):
+        expected = by_file[f"test/PNEUMONIA/{image.name}"]
+        assert float(line.split("\t")[1]) == pytest.approx(expected, abs=1e-4)  # printed to 4 decimals
+
+
+def test_mobilenet_head_search_on_cached_features(synthetic_data, tmp_path, capsys):
+    results = tmp_path / "results"
+    code = cli.main(["search", "--space", "mobilenet_head", "--weights", "none", "--data", str(synthetic_data),
+                     "--image-size", "32", "--max-epochs", "1", "--limit", "12", "--run", "mnh",
+                     "--results-dir", str(results), "--cache-dir", str(tmp_path / "cache"), "--quiet"])
+    assert code == 0
+    trials = _json_output(capsys, ["report", "--results-dir", str(results), "--format", "json"])
+    assert trials and all(trial["cached_features"] for trial in trials)
