@@ -326,9 +326,6 @@ def test_limit_per_class_and_side_keeps_patients_whole(tmp_path, seed):
     assert all(full_sides[relpath] == side for relpath, side in sides_by_path(limited).items())
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tuner/split.py limit_per_class always takes the first shuffled group (`if taken and ...`), even when "
-    "it alone holds more than --limit images and smaller groups would fit"))
 def test_limit_is_an_upper_bound_when_small_patients_exist(tmp_path):
     root = tmp_path / "data"
     for folder in ("train", "test"):
@@ -421,9 +418,6 @@ def test_real_process_exit_code_and_no_traceback(generated, tmp_path):
 
 # Reported bugs: values and folders the settings accept that still end in a Python traceback.
 
-@pytest.mark.xfail(raises=ValueError, strict=True, reason=(
-    "tuner/split.py grouped_validation_mask: GroupShuffleSplit raises 'the resulting train set will be empty' "
-    "when ceil(val_fraction * groups) takes every group of a class (here 12 NORMAL patients at 0.95)"))
 def test_high_val_fraction_on_few_patients_is_no_crash(generated, tmp_path, capsys):
     code, _, err = run_cli(capsys, "data", "--data", generated.root, "--cache-dir", tmp_path / "cache",
                            "--image-size", SMALL_SIZE, "--val-fraction", "0.95", "--format", "json")
@@ -431,9 +425,6 @@ def test_high_val_fraction_on_few_patients_is_no_crash(generated, tmp_path, caps
     assert "Traceback" not in err
 
 
-@pytest.mark.xfail(raises=ValueError, strict=True, reason=(
-    "tuner/split.py image_level_leak: train_test_split(stratify=labels) raises when the validation count "
-    "(ceil(0.01 * 64) = 1) is smaller than the number of classes"))
 def test_low_val_fraction_on_a_small_data_set_is_no_crash(generated, tmp_path, capsys):
     code, _, err = run_cli(capsys, "data", "--data", generated.root, "--cache-dir", tmp_path / "cache",
                            "--image-size", SMALL_SIZE, "--val-fraction", "0.01", "--format", "json")
@@ -441,9 +432,6 @@ def test_low_val_fraction_on_a_small_data_set_is_no_crash(generated, tmp_path, c
     assert "Traceback" not in err
 
 
-@pytest.mark.xfail(raises=ValueError, strict=True, reason=(
-    "tuner/split.py image_level_leak: train_test_split(stratify=labels) raises 'The least populated class "
-    "in y has only 1 member' when a train class has one readable image (the others skipped as unreadable)"))
 def test_a_train_class_with_one_readable_image_is_no_crash(tmp_path, capsys):
     data = make_chest_xray(tmp_path / "data", n_normal=1, n_pneumonia=6)
     normal = data.root / "train" / "NORMAL"

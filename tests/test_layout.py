@@ -259,10 +259,6 @@ def test_class_folder_with_only_unreadable_files_exits_2(tmp_path, capsys):
     assert snapshot(root) == before
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tuner/dataset.py load_dataset prints the skipped-files warning (and tuner/image_cache.py's rich "
-    "progress bar prints its final line on a non-terminal stderr) before _require_every_class raises, "
-    "so the error is not the only line on stderr"))
 def test_class_folder_with_only_unreadable_files_is_a_one_line_error(tmp_path, capsys):
     root = tmp_path / "data"
     _corrupt_only_class(root)

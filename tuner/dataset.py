@@ -78,12 +78,13 @@ def load_dataset(settings: DataSettings) -> Dataset:
         })
     frame = pd.DataFrame(rows)
     skipped = frame.loc[frame["row"].isna(), ["relpath", "problem"]].reset_index(drop=True)
-    if len(skipped):
-        listed = ", ".join(skipped["relpath"].head(5)) + (" …" if len(skipped) > 5 else "")
-        stderr_console.print(f"[yellow]warning:[/] skipped {len(skipped)} unreadable image file(s): {listed}")
     records = frame[frame["row"].notna()].drop(columns="problem").reset_index(drop=True)
     records["row"] = records["row"].astype(int)
     _require_every_class(records, root)
+    if len(skipped):
+        listed = ", ".join(skipped["relpath"].head(5)) + (" …" if len(skipped) > 5 else "")
+        stderr_console.print(f"[yellow]warning:[/] skipped {len(skipped)} unreadable image file(s): {listed}",
+                             soft_wrap=True)
 
     records["group"] = leakage_groups(records["patient_key"], records["sha256"])
     is_test = records["folder"] == "test"

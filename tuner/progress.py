@@ -29,7 +29,8 @@ def progress_bar(description: str, total: int, unit: str = "items") -> Iterator[
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
         RateColumn(unit), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=stderr_console, transient=False,
+        # In a log or a pipe, a finished bar is noise: keep it only on a terminal.
+        console=stderr_console, transient=not stderr_console.is_terminal,
     ) as progress:
         task = progress.add_task(description, total=total)
         yield lambda count: progress.advance(task, count)

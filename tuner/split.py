@@ -41,9 +41,12 @@ def grouped_validation_mask(labels: np.ndarray, groups: np.ndarray, val_fraction
     validation = np.zeros(len(frame), dtype=bool)
     for class_label in np.unique(stratum):
         members = np.flatnonzero(stratum == class_label)
-        if len(np.unique(groups[members])) < 2:
+        n_groups = len(np.unique(groups[members]))
+        if n_groups < 2:
             continue  # a single group cannot be split; it trains
-        splitter = GroupShuffleSplit(n_splits=1, test_size=val_fraction, random_state=seed)
+        # At least one group on each side, however extreme the fraction.
+        n_validation_groups = min(max(1, round(val_fraction * n_groups)), n_groups - 1)
+        splitter = GroupShuffleSplit(n_splits=1, test_size=n_validation_groups, random_state=seed)
         _, val_positions = next(splitter.split(members, groups=groups[members]))
         validation[members[val_positions]] = True
     return validation
@@ -52,7 +55,13 @@ def grouped_validation_mask(labels: np.ndarray, groups: np.ndarray, val_fraction
 def image_level_leak(labels: np.ndarray, patient_keys: np.ndarray, val_fraction: float, seed: int) -> dict:
     """What a plain image-level stratified split of the same fraction would leak."""
     indices = np.arange(len(labels))
-    train_idx, val_idx = train_test_split(indices, test_size=val_fraction, stratify=labels, random_state=seed)
+    n_validation = round(val_fraction * len(labels))
+    # Stratify where sklearn can (two images of each class, room for both classes on each side).
+    can_stratify = np.bincount(labels, minlength=2).min() >= 2 and 2 <= n_validation <= len(labels) - 2
+    if not 1 <= n_validation < len(labels):
+        return {"validation_images": 0, "validation_images_sharing_a_patient_with_train": 0, "fraction": 0.0}
+    train_idx, val_idx = train_test_split(indices, test_size=n_validation,
+                                          stratify=labels if can_stratify else None, random_state=seed)
     train_patients = set(patient_keys[train_idx])
     leaked = int(sum(patient in train_patients for patient in patient_keys[val_idx]))
     return {
@@ -72,10 +81,13 @@ def limit_per_class(frame: pd.DataFrame, limit: int, seed: int) -> pd.Series:
         sizes = part.groupby("group").size()
         taken = 0
         for group in groups:
-            if taken and taken + sizes[group] > limit:
-                continue
+            if taken + sizes[group] > limit:
+                continue  # a patient is kept whole or not at all
             keep[part.index[part["group"] == group]] = True
             taken += sizes[group]
-            if taken >= limit:
+            if taken == limit:
                 break
+        if taken == 0:  # every patient has more images than the limit: keep the smallest one
+            smallest = sizes.idxmin()
+            keep[part.index[part["group"] == smallest]] = True
     return keep
