@@ -11,6 +11,7 @@ computed, and `computed.npy` records which are done, so a killed computation res
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +20,11 @@ from .atomic import atomic_path
 from .filelock import file_lock
 from .progress import progress_bar
 
-FEATURE_DTYPE = np.float16  # half the disk and page cache of float32; heads compute in float32
-FEATURE_BATCH = 64
+# float32, not float16: measured on a trained Flatten head at 224 px, float16 storage moved the
+# joined model's output by up to 8.7e-5 from the head's on cached features (the bound is 1e-4);
+# float32 makes them agree, for 1.4 GB instead of 0.7 GB of disk for the whole data set.
+FEATURE_DTYPE = np.float32
+FEATURE_BATCH = 32  # measured on 2 CPU cores: 120 images/s at 32, 100 at 64 or 128
 
 
 def file_sha256(path: Path) -> str:
@@ -32,11 +36,20 @@ def file_sha256(path: Path) -> str:
 
 
 def feature_cache_dir(cache_dir: Path, image_array: Path, weights_id: str, image_size: int, backend: str) -> Path:
+    """Where the features of one image-cache array live; the array's name changes whenever the image
+    cache is rebuilt, so new images, other weights, size or backend all lead to a new folder."""
     key = f"{image_array.resolve()}|{weights_id}|{image_size}|{backend}|{np.dtype(FEATURE_DTYPE).name}"
     return cache_dir / "features" / hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def load_features(backbone, images: np.ndarray, rows: np.ndarray, directory: Path) -> np.ndarray:
+@dataclass(frozen=True)
+class FeatureCache:
+    directory: Path
+    features: np.ndarray  # [image cache rows, h, w, channels], memory-mapped read-only
+    computed_now: int  # rows this call had to compute (0 when the cache already held them all)
+
+
+def load_features(backbone, images: np.ndarray, rows: np.ndarray, directory: Path) -> FeatureCache:
     """The feature maps of every image row (memory-mapped); computes the `rows` still missing.
 
     A file lock makes concurrent searches on the same data wait for one computation.
@@ -56,7 +69,7 @@ def load_features(backbone, images: np.ndarray, rows: np.ndarray, directory: Pat
             features = np.load(features_path, mmap_mode="r+")
             _compute(backbone, images, missing, features, computed, computed_path)
             del features
-        return np.load(features_path, mmap_mode="r")
+        return FeatureCache(directory, np.load(features_path, mmap_mode="r"), len(missing))
 
 
 def _compute(backbone, images, missing, features, computed, computed_path) -> None:
@@ -67,7 +80,7 @@ def _compute(backbone, images, missing, features, computed, computed_path) -> No
             for offset in range(0, len(chunk), FEATURE_BATCH):
                 part = batch[offset:offset + FEATURE_BATCH]
                 features[chunk[offset:offset + FEATURE_BATCH]] = np.asarray(
-                    backbone(part, training=False), dtype=np.float32).astype(FEATURE_DTYPE)
+                    backbone.predict_on_batch(part), dtype=np.float32).astype(FEATURE_DTYPE)
                 advance(len(part))
             features.flush()
             # Mark rows done only once their features are on disk: a kill never marks a half-written row.

@@ -247,11 +247,11 @@ def _model_inputs(settings: SearchSettings, space, dataset: Dataset, weights_sha
 
     backbone = space.backbone()
     weights_id = weights_sha256 or f"random-init-seed{settings.data.seed}"
-    directory = feature_cache_dir(settings.data.cache_dir, Path(dataset.cache.directory) / "index.json",
+    directory = feature_cache_dir(settings.data.cache_dir, Path(dataset.images.filename),
                                   weights_id, settings.data.image_size, keras.backend.backend())
     # Only the rows this run uses; a later run on more of the data computes just the rest.
     rows = dataset.records["row"].to_numpy()
-    return load_features(backbone, dataset.images, rows, directory)
+    return load_features(backbone, dataset.images, rows, directory).features
 
 
 def _weights_sha256(settings: SearchSettings) -> str | None:

@@ -1,0 +1,76 @@
+"""The frozen-backbone feature cache: computed once, reused, rebuilt on change, and equivalent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import keras_tuner
+import numpy as np
+import pytest
+
+from search_spaces.mobilenet_head import MobileNetHead
+from tuner.demo import make_synthetic_dataset
+from tuner.features import feature_cache_dir, load_features
+from tuner.dataset import load_dataset
+from tuner.settings import DataSettings
+
+WEIGHTS_NAME = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
+IMAGE_SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = make_synthetic_dataset(tmp_path_factory.mktemp("data") / "chest_xray",
+                                  patients_per_class={"train": 10, "test": 4})
+    return load_dataset(DataSettings(root, image_size=IMAGE_SIZE, cache_dir=tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture(scope="module")
+def weights(shared_dir) -> str:
+    return str(shared_dir / "weights" / WEIGHTS_NAME)
+
+
+def test_features_are_computed_once_then_reused(dataset, weights, tmp_path):
+    backbone = MobileNetHead(IMAGE_SIZE, weights).backbone()
+    rows = dataset.records["row"].to_numpy()
+    directory = feature_cache_dir(tmp_path, Path(dataset.images.filename), "w1", IMAGE_SIZE, "tensorflow")
+    first = load_features(backbone, dataset.images, rows[:10], directory)
+    assert first.computed_now == 10
+    assert first.features.shape == (len(dataset.images), 2, 2, 1280)
+    second = load_features(backbone, dataset.images, rows, directory)
+    assert second.computed_now == len(rows) - 10  # only the rows still missing
+    assert load_features(backbone, dataset.images, rows, directory).computed_now == 0
+    expected = backbone.predict(np.asarray(dataset.images[rows[:4]], np.float32), verbose=0)
+    np.testing.assert_allclose(second.features[rows[:4]], expected, atol=1e-5)
+
+
+def test_any_change_of_key_gives_another_cache(dataset, tmp_path):
+    array = Path(dataset.images.filename)
+    base = feature_cache_dir(tmp_path, array, "w1", IMAGE_SIZE, "tensorflow")
+    assert base == feature_cache_dir(tmp_path, array, "w1", IMAGE_SIZE, "tensorflow")
+    others = {feature_cache_dir(tmp_path, array.with_name("images-other.npy"), "w1", IMAGE_SIZE, "tensorflow"),
+              feature_cache_dir(tmp_path, array, "w2", IMAGE_SIZE, "tensorflow"),
+              feature_cache_dir(tmp_path, array, "w1", 96, "tensorflow"),
+              feature_cache_dir(tmp_path, array, "w1", IMAGE_SIZE, "jax")}
+    assert base not in others and len(others) == 4
+
+
+@pytest.mark.parametrize("pooling", ["flatten", "global_average"])
+def test_head_on_backbone_equals_head_on_cached_features(dataset, weights, tmp_path, pooling):
+    """The model saved for a trial (backbone + head) gives the head's output on cached features."""
+    space = MobileNetHead(IMAGE_SIZE, weights)
+    rows = dataset.records["row"].to_numpy()
+    directory = feature_cache_dir(tmp_path, Path(dataset.images.filename), "w", IMAGE_SIZE, "tensorflow")
+    features = load_features(space.backbone(), dataset.images, rows, directory).features
+    hp = keras_tuner.HyperParameters()
+    space.declare(hp)
+    hp.values.update({"pooling": pooling, "hidden_layers": 2, "units_1": 256, "units_2": 64})
+    keras.utils.set_random_seed(0)
+    head = space.build_head(hp)
+    head.fit(np.asarray(features[rows]), dataset.records["label"].to_numpy(), epochs=2, verbose=0)
+    joined = space.full_model(head)
+    on_images = joined.predict(np.asarray(dataset.images[rows], np.float32), verbose=0).ravel()
+    on_features = head.predict(np.asarray(features[rows], np.float32), verbose=0).ravel()
+    assert on_images.std() > 1e-3  # a trained head, not a constant
+    assert np.abs(on_images - on_features).max() <= 1e-4
