@@ -62,8 +62,8 @@ def run_test(run: RunPaths, trial_id: str | None = None, data_dir: str | None = 
     expected = manifest.get("data_fingerprint")
     if expected and expected != data_fingerprint(dataset):
         changed = [side for side, digest in data_fingerprint(dataset).items() if expected.get(side) != digest]
-        raise UsageError(f"the data in {settings.data.data_dir} is not what run {run.name!r} was searched on "
-                         f"(changed: {', '.join(changed)}): pass --data DIR to the original data")
+        raise UsageError(f"the data in {settings.data.data_dir} (or its split) is not what run {run.name!r} was "
+                         f"searched on (changed: {', '.join(changed)}): pass --data DIR to the original data")
 
     model = load_trial_model(run, settings, trial["trial_id"], trial["hyperparameters"])
     validation, test = dataset.side("validation"), dataset.side("test")
