@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("spaces", help="list the search spaces and their hyperparameters")
 
     search = commands.add_parser("search", help="run (or resume) a Hyperband search")
-    search.add_argument("--space", required=True, help="search space: cnn_depth or mobilenet_head (see `spaces`)")
+    search.add_argument("--space", help="search space: cnn_depth or mobilenet_head (see `spaces`)")
+    search.add_argument("--from-run", metavar="NAME", help="repeat an earlier run's exact settings, into a new run")
     _add_data_arguments(search)
     _add_run_arguments(search)
     search.add_argument("--precision-floor", type=float, default=0.90, metavar="P",
@@ -60,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--no-feature-cache", dest="feature_cache", action="store_false",
                         help="mobilenet_head: run the backbone in every epoch instead of caching its features")
     search.add_argument("--mixed-precision", action="store_true", help="float16 compute (for GPUs)")
+    search.add_argument("--deterministic", action="store_true",
+                        help="the backend's deterministic ops (slower; identical results on a GPU too)")
     search.add_argument("--max-failed-trials", type=int, default=3, metavar="N",
                         help="stop after N failed trials in a row (default 3)")
     search.add_argument("--overwrite", action="store_true", help="start the run over, deleting its results")
@@ -70,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--top", type=int, metavar="N", help="show the N best trials")
     report.add_argument("--format", choices=("table", "csv", "json", "markdown"), default="table")
     report.add_argument("--output", metavar="PATH", help="write the csv/json/markdown export to PATH")
+    report.add_argument("--compare", nargs=2, metavar=("A", "B"), help="two runs' settings and best trials side by side")
 
     test = commands.add_parser("test", help="evaluate the chosen model once on the test folder")
     _add_run_arguments(test)
@@ -93,7 +97,6 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def data_settings(args: argparse.Namespace):
-    from pathlib import Path
 
     from tuner.settings import DataSettings, resolve_data_dir
 
@@ -122,32 +125,53 @@ def cmd_spaces(args: argparse.Namespace) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> None:
-    from pathlib import Path
-
     from tuner.reporting import print_report
+    from tuner.search import run_search
+
+    if args.from_run:
+        settings = _settings_from_earlier_run(args)
+    elif not args.space:
+        raise UsageError("search needs --space NAME (cnn_depth or mobilenet_head) or --from-run NAME")
+    else:
+        settings = _settings_from_flags(args)
+    run = run_search(settings)
+    _console().print(f"\nSearch finished: {run.directory}")
+    print_report(run, 5, _console())
+
+
+def _settings_from_flags(args: argparse.Namespace):
     from tuner.runs import default_run_name
-    from tuner.search import SearchSettings, run_search
+    from tuner.search import SearchSettings
 
     weights = None if args.weights.lower() == "none" else args.weights
     if weights not in (None, "imagenet") and args.space == "mobilenet_head":
         from search_spaces.mobilenet_head import validate_weights
 
         weights = validate_weights(weights)
-    settings = SearchSettings(
+    return SearchSettings(
         space=args.space, data=data_settings(args), results_dir=Path(args.results_dir),
         run_name=args.run or default_run_name(args.space), precision_floor=args.precision_floor,
         max_epochs=args.max_epochs, factor=args.factor, hyperband_iterations=args.hyperband_iterations,
         batch_size=args.batch_size, weights=weights, feature_cache=args.feature_cache,
         mixed_precision=args.mixed_precision, max_failed_trials=args.max_failed_trials,
-        overwrite=args.overwrite, show_progress=not args.quiet,
+        deterministic=args.deterministic, overwrite=args.overwrite, show_progress=not args.quiet,
     )
-    run = run_search(settings)
-    _console().print(f"\nSearch finished: {run.directory}")
-    print_report(run, 5, _console())
+
+
+def _settings_from_earlier_run(args: argparse.Namespace):
+    """An earlier run's settings, exactly, for a new run (`--run`, else the old name + '-rerun-<time>')."""
+    from dataclasses import replace
+
+    from tuner.models import settings_from_run
+    from tuner.runs import find_run, default_run_name
+
+    earlier = find_run(Path(args.results_dir), args.from_run)
+    settings = settings_from_run(earlier)
+    name = args.run or default_run_name(f"{earlier.name}-rerun")
+    return replace(settings, run_name=name, overwrite=args.overwrite, show_progress=not args.quiet)
 
 
 def _find_run(args: argparse.Namespace):
-    from pathlib import Path
 
     from tuner.runs import find_run
 
@@ -155,8 +179,13 @@ def _find_run(args: argparse.Namespace):
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from tuner.reporting import format_report, print_report
+    from tuner.reporting import format_report, print_comparison, print_report
+    from tuner.runs import find_run
 
+    if args.compare:
+        first, second = (find_run(Path(args.results_dir), name) for name in args.compare)
+        print_comparison(first, second, _console())
+        return
     run = _find_run(args)
     if args.format == "table":
         if args.output:
@@ -192,7 +221,6 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from pathlib import Path
 
     from tuner.demo import run_demo
 

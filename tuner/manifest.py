@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .atomic import read_json, write_json
+from .backends import device_name
 
 
 def _version(package: str) -> str | None:
@@ -26,35 +27,6 @@ def _git_commit() -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return result.stdout.strip() or None if result.returncode == 0 else None
-
-
-def device_name() -> str:
-    """The accelerator Keras will use, or "CPU"."""
-    import keras
-
-    backend = keras.backend.backend()
-    try:
-        if backend == "tensorflow":
-            import tensorflow as tf
-
-            gpus = tf.config.list_physical_devices("GPU")
-            if gpus:
-                details = tf.config.experimental.get_device_details(gpus[0])
-                return f"GPU: {details.get('device_name', gpus[0].name)}"
-        elif backend == "jax":
-            import jax
-
-            device = jax.devices()[0]
-            if device.platform != "cpu":
-                return f"GPU: {device.device_kind}"
-        elif backend == "torch":
-            import torch
-
-            if torch.cuda.is_available():
-                return f"GPU: {torch.cuda.get_device_name(0)}"
-    except Exception:  # noqa: BLE001 - a device query must never stop a search
-        pass
-    return f"CPU ({platform.processor() or platform.machine()})"
 
 
 def write_manifest(path: Path, settings: dict, data_fingerprint: dict, weights_sha256: str | None,

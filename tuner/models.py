@@ -29,7 +29,8 @@ def settings_from_run(run: RunPaths, data_dir: Path | None = None):
         precision_floor=stored["precision_floor"], max_epochs=stored["max_epochs"], factor=stored["factor"],
         hyperband_iterations=stored["hyperband_iterations"], batch_size=stored["batch_size"],
         weights=stored["weights"], feature_cache=stored["feature_cache"],
-        mixed_precision=stored.get("mixed_precision", False),
+        mixed_precision=stored.get("mixed_precision", False), max_failed_trials=stored.get("max_failed_trials", 3),
+        deterministic=stored.get("deterministic", False),
     )
 
 

@@ -108,6 +108,42 @@ def print_report(run: RunPaths, top: int | None, console: Console) -> None:
     console.print(table)
     _print_best(trials, floor, console)
     _print_test_runs(run, console)
+    if manifest:
+        versions = ", ".join(f"{name} {version}" for name, version in manifest["versions"].items() if version)
+        console.print(f"[dim]Manifest: {versions}; started {manifest['started']}, finished "
+                      f"{manifest.get('finished') or 'not yet'}; git {manifest.get('git_commit') or 'none'}; "
+                      f"command: {manifest['command']}[/]", soft_wrap=True)
+
+
+def print_comparison(first: RunPaths, second: RunPaths, console: Console) -> None:
+    """Two runs side by side: the settings that differ, then each run's best trial."""
+    runs = (first, second)
+    settings = [run.read_settings() for run in runs]
+    manifests = [read_json(run.manifest) if run.manifest.is_file() else {} for run in runs]
+    table = Table(title=f"{first.name} vs {second.name}")
+    table.add_column("")
+    for run in runs:
+        table.add_column(run.name)
+    for key in sorted(set(settings[0]) | set(settings[1])):
+        values = [str(s.get(key)) for s in settings]
+        style = "bold" if values[0] != values[1] else "dim"
+        table.add_row(key, *values, style=style)
+    for key in ("backend", "device", "data_fingerprint", "weights_sha256"):
+        values = [str(m.get(key))[:40] for m in manifests]
+        table.add_row(key, *values, style="bold" if values[0] != values[1] else "dim")
+    bests = []
+    for run in runs:
+        completed = [t for t in read_trials_table(run) if t["status"] == "completed"]
+        bests.append(completed[0] if completed else None)
+    for metric in ("trial_id", "score", "recall", "precision", "threshold", "roc_auc", "pr_auc", "accuracy",
+                   "epochs", "seconds"):
+        values = ["-" if best is None else _short(best.get(metric)) for best in bests]
+        table.add_row(f"best {metric}", *values)
+    names = sorted({name for best in bests if best for name in best["hyperparameters"]})
+    for name in names:
+        table.add_row(f"best {name}", *["-" if best is None else _short(best["hyperparameters"].get(name))
+                                        for best in bests])
+    console.print(table)
 
 
 def _short(value) -> str:

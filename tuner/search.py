@@ -41,6 +41,7 @@ class SearchSettings:
     feature_cache: bool = True
     mixed_precision: bool = False
     max_failed_trials: int = 3
+    deterministic: bool = False
     overwrite: bool = False
     show_progress: bool = True
     synthetic_data: bool = False  # the demo's generated images: labelled as such everywhere
@@ -173,7 +174,12 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths) -> None:
     from .manifest import mark_finished, write_manifest
 
     keras_tuner_config.DEBUG = False  # failed trials are recorded with their reason, not printed
+    _make_keras_tuner_writes_atomic()
     keras.utils.set_random_seed(settings.data.seed)
+    if settings.deterministic:
+        from .backends import enable_determinism
+
+        enable_determinism()
     weights_sha256 = _weights_sha256(settings)
     write_manifest(run.manifest, settings.to_dict(), data_fingerprint(dataset), weights_sha256,
                    synthetic_data=settings.synthetic_data)
@@ -235,6 +241,23 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths) -> None:
                              "reasons") from None
     write_trials_table(run)
     mark_finished(run.manifest)
+
+
+def _make_keras_tuner_writes_atomic() -> None:
+    """Keras Tuner saves its oracle and trials with plain writes: a kill mid-write would leave a
+    truncated oracle.json that no resume can read. Route them through our atomic writer."""
+    import json
+
+    from keras_tuner.src import utils as keras_tuner_utils
+
+    from .atomic import write_text
+
+    def save_json(path, obj) -> str:
+        text = json.dumps(obj)
+        write_text(Path(path), text)
+        return text
+
+    keras_tuner_utils.save_json = save_json
 
 
 def _model_inputs(settings: SearchSettings, space, dataset: Dataset, weights_sha256: str | None) -> np.ndarray:

@@ -1,0 +1,164 @@
+"""A search survives SIGKILL, failing trials and bad input without losing or corrupting results."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import cli
+from search_spaces.cnn_depth import CnnDepth
+from tuner import search as search_module
+from tuner.demo import make_synthetic_dataset
+from tuner.runs import RunPaths
+
+REPO = Path(cli.__file__).resolve().parent
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return make_synthetic_dataset(tmp_path_factory.mktemp("data") / "chest_xray", patients_per_class={"train": 16, "test": 5})
+
+
+def search_args(data: Path, results: Path, cache: Path, run: str = "r", *extra: str) -> list[str]:
+    return ["search", "--space", "cnn_depth", "--data", str(data), "--image-size", "32", "--max-epochs", "3",
+            "--batch-size", "16", "--run", run, "--results-dir", str(results), "--cache-dir", str(cache),
+            "--quiet", "--precision-floor", "0.5", *extra]
+
+
+def start_search(args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "cli.py", *args], cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def finished_trials(run: RunPaths) -> list[tuple[str, str, dict]]:
+    table = json.loads(run.trials_json.read_text())
+    return sorted((t["trial_id"], t["status"], t["hyperparameters"]) for t in table)
+
+
+def wait_for(condition, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, f"search ended before the kill point: {process.stderr.read()}"
+        assert time.monotonic() < deadline, "kill point never reached"
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(data, tmp_path_factory) -> RunPaths:
+    results = tmp_path_factory.mktemp("results")
+    completed = subprocess.run([sys.executable, "cli.py", *search_args(data, results, results / "cache")],
+                               cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr
+    return RunPaths(results / "r")
+
+
+def test_killed_search_resumes_to_the_same_trials(data, tmp_path, uninterrupted):
+    results, cache = tmp_path / "results", tmp_path / "cache"
+    run = RunPaths(results / "r")
+    args = search_args(data, results, cache)
+    records = lambda: len(list(run.trial_records.glob("*.json"))) if run.trial_records.is_dir() else 0  # noqa: E731
+    kill_points = [
+        lambda: run.settings.is_file(),  # before any trial ends (data loading, first trial)
+        lambda: records() >= 2,  # between trials
+        lambda: records() >= 4,  # later, in another bracket
+    ]
+    for kill_point in kill_points:
+        process = start_search(args)
+        wait_for(kill_point, process)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        for path in run.directory.rglob("*.json"):  # nothing half-written
+            json.loads(path.read_text())
+    final = subprocess.run([sys.executable, "cli.py", *args], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert final.returncode == 0, final.stderr
+    assert finished_trials(run) == finished_trials(uninterrupted)
+    assert not list(run.directory.rglob("*.tmp*")), "temporary files left behind"
+
+
+def test_second_search_on_the_same_run_is_refused(data, tmp_path, capsys):
+    args = search_args(data, tmp_path / "results", tmp_path / "cache")
+    process = start_search(args)
+    lock = RunPaths(tmp_path / "results" / "r").lock
+    try:
+        wait_for(lambda: lock.is_file() and lock.read_text().strip() == str(process.pid), process)
+        assert cli.main(args) == 2
+        assert f"being searched by process {process.pid}" in capsys.readouterr().err
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    # The dead process's lock is taken over: the same command now runs to the end.
+    assert cli.main(args) == 0
+
+
+def test_resuming_with_other_settings_is_refused_unless_overwrite(data, tmp_path, capsys):
+    results, cache = tmp_path / "results", tmp_path / "cache"
+    assert cli.main(search_args(data, results, cache, "r", "--max-epochs", "1")) == 0
+    run = RunPaths(results / "r")
+    before = {path: path.read_bytes() for path in run.directory.rglob("*") if path.is_file()}
+    capsys.readouterr()
+    assert cli.main(search_args(data, results, cache, "r", "--max-epochs", "2", "--precision-floor", "0.6")) == 2
+    err = capsys.readouterr().err
+    assert "max_epochs (1 → 2)" in err and "precision_floor (0.5 → 0.6)" in err and "--overwrite" in err
+    assert {path: path.read_bytes() for path in run.directory.rglob("*") if path.is_file()} == before
+    assert cli.main(search_args(data, results, cache, "r", "--max-epochs", "2", "--precision-floor", "0.6",
+                                "--overwrite")) == 0
+    assert json.loads(run.settings.read_text())["max_epochs"] == 2
+
+
+class FailingCnn(CnnDepth):
+    """Fails in model building for 2-block CNNs and gives NaN outputs for 3-block ones."""
+
+    fail_always = False
+
+    def build(self, hp):
+        import keras
+
+        model = super().build(hp)
+        if self.fail_always or hp.get("blocks") == 2:
+            raise RuntimeError("simulated out of memory")
+        if hp.get("blocks") == 3:
+            broken = keras.Sequential([keras.layers.Rescaling(float("nan")), model])
+            broken.compile(optimizer="adam", loss="binary_crossentropy")
+            return broken
+        return model
+
+
+def test_failing_trials_are_recorded_and_the_search_goes_on(data, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(search_module, "make_space", lambda settings: FailingCnn(settings.data.image_size))
+    results = tmp_path / "results"
+    assert cli.main(search_args(data, results, tmp_path / "cache", "r", "--max-failed-trials", "50")) == 0
+    trials = json.loads(RunPaths(results / "r").trials_json.read_text())
+    failed = [t for t in trials if t["status"] == "failed"]
+    completed = [t for t in trials if t["status"] == "completed"]
+    assert completed and failed
+    for trial in failed:
+        blocks = trial["hyperparameters"]["blocks"]
+        assert blocks in (2, 3)
+        expected = "simulated out of memory" if blocks == 2 else "NaN"
+        assert expected in trial["message"]
+    capsys.readouterr()
+    assert cli.main(["report", "--results-dir", str(results)]) == 0
+    assert "simulated out of memory" in capsys.readouterr().out
+
+
+def test_a_search_that_keeps_failing_stops_and_keeps_its_results(data, tmp_path, monkeypatch, capsys):
+    FailingCnn.fail_always = True
+    try:
+        monkeypatch.setattr(search_module, "make_space", lambda settings: FailingCnn(settings.data.image_size))
+        results = tmp_path / "results"
+        assert cli.main(search_args(data, results, tmp_path / "cache", "r", "--max-failed-trials", "2")) == 2
+    finally:
+        FailingCnn.fail_always = False
+    err = capsys.readouterr().err
+    assert "stopped after 2 failed trials in a row" in err and len(err.strip().splitlines()) == 1
+    trials = json.loads(RunPaths(results / "r").trials_json.read_text())
+    assert len(trials) == 2 and all(t["status"] == "failed" for t in trials)
+    assert cli.main(["test", "--results-dir", str(results)]) == 2
+    assert "no finished trial" in capsys.readouterr().err

@@ -1,0 +1,58 @@
+"""The few things that differ per Keras backend: deterministic ops and the device's name.
+
+Model and training code stays backend-agnostic; this module is the one place that names a
+framework, and imports it only when that framework is the backend in use.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+
+
+def enable_determinism() -> None:
+    """Ask the backend for deterministic operations (slower; see the README's GPU caveats)."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    elif backend == "jax":
+        # XLA's GPU reductions are deterministic only with this flag; it must be set before JAX starts.
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true").strip()
+    elif backend == "torch":
+        import torch
+
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+
+
+def device_name() -> str:
+    """The accelerator Keras will use, or "CPU (…)"."""
+    import keras
+
+    backend = keras.backend.backend()
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            gpus = tf.config.list_physical_devices("GPU")
+            if gpus:
+                details = tf.config.experimental.get_device_details(gpus[0])
+                return f"GPU: {details.get('device_name', gpus[0].name)}"
+        elif backend == "jax":
+            import jax
+
+            device = jax.devices()[0]
+            if device.platform != "cpu":
+                return f"GPU: {device.device_kind}"
+        elif backend == "torch":
+            import torch
+
+            if torch.cuda.is_available():
+                return f"GPU: {torch.cuda.get_device_name(0)}"
+    except Exception:  # noqa: BLE001 - a device query must never stop a search
+        pass
+    return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
