@@ -35,12 +35,12 @@ def test_features_are_computed_once_then_reused(dataset, weights, tmp_path):
     backbone = MobileNetHead(IMAGE_SIZE, weights).backbone()
     rows = dataset.records["row"].to_numpy()
     directory = feature_cache_dir(tmp_path, Path(dataset.images.filename), "w1", IMAGE_SIZE, "tensorflow")
-    first = load_features(backbone, dataset.images, rows[:10], directory)
+    first = load_features(backbone, Path(dataset.images.filename), rows[:10], directory)
     assert first.computed_now == 10
     assert first.features.shape == (len(dataset.images), 2, 2, 1280)
-    second = load_features(backbone, dataset.images, rows, directory)
+    second = load_features(backbone, Path(dataset.images.filename), rows, directory)
     assert second.computed_now == len(rows) - 10  # only the rows still missing
-    assert load_features(backbone, dataset.images, rows, directory).computed_now == 0
+    assert load_features(backbone, Path(dataset.images.filename), rows, directory).computed_now == 0
     expected = backbone.predict(np.asarray(dataset.images[rows[:4]], np.float32), verbose=0)
     np.testing.assert_allclose(second.features[rows[:4]], expected, atol=1e-5)
 
@@ -62,7 +62,7 @@ def test_head_on_backbone_equals_head_on_cached_features(dataset, weights, tmp_p
     space = MobileNetHead(IMAGE_SIZE, weights)
     rows = dataset.records["row"].to_numpy()
     directory = feature_cache_dir(tmp_path, Path(dataset.images.filename), "w", IMAGE_SIZE, "tensorflow")
-    features = load_features(space.backbone(), dataset.images, rows, directory).features
+    features = load_features(space.backbone(), Path(dataset.images.filename), rows, directory).features
     hp = keras_tuner.HyperParameters()
     space.declare(hp)
     hp.values.update({"pooling": pooling, "hidden_layers": 2, "units_1": 256, "units_2": 64})

@@ -49,11 +49,13 @@ class FeatureCache:
     computed_now: int  # rows this call had to compute (0 when the cache already held them all)
 
 
-def load_features(backbone, images: np.ndarray, rows: np.ndarray, directory: Path) -> FeatureCache:
+def load_features(backbone, image_array: Path, rows: np.ndarray, directory: Path) -> FeatureCache:
     """The feature maps of every image row (memory-mapped); computes the `rows` still missing.
 
-    A file lock makes concurrent searches on the same data wait for one computation.
+    A file lock makes concurrent searches on the same data wait for one computation. The images
+    are mapped here and unmapped when done, so their pages stop counting in the search's memory.
     """
+    images = np.load(image_array, mmap_mode="r")
     directory.mkdir(parents=True, exist_ok=True)
     with file_lock(directory / "features.lock"):
         features_path, computed_path = directory / "features.npy", directory / "computed.npy"

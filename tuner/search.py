@@ -221,6 +221,7 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths) -> None:
             write_trials_table(run)
             display.trial_done(record)
             self._current = None
+            _release_memory()
 
     with SearchDisplay(run.name, settings.precision_floor, enabled=settings.show_progress) as display:
         tuner = XrayHyperband(
@@ -241,6 +242,20 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths) -> None:
                              "reasons") from None
     write_trials_table(run)
     mark_finished(run.manifest)
+
+
+def _release_memory() -> None:
+    """Give a finished trial's memory back to the system. Its model, gradients and optimizer state
+    (hundreds of MB for a Flatten head) are freed, but glibc keeps freed heap pages, so the resident
+    size would ratchet up from trial to trial."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
+        pass
 
 
 def _make_keras_tuner_writes_atomic() -> None:
@@ -274,7 +289,7 @@ def _model_inputs(settings: SearchSettings, space, dataset: Dataset, weights_sha
                                   weights_id, settings.data.image_size, keras.backend.backend())
     # Only the rows this run uses; a later run on more of the data computes just the rest.
     rows = dataset.records["row"].to_numpy()
-    return load_features(backbone, dataset.images, rows, directory).features
+    return load_features(backbone, Path(dataset.images.filename), rows, directory).features
 
 
 def _weights_sha256(settings: SearchSettings) -> str | None:
