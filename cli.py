@@ -48,31 +48,20 @@ def build_parser() -> argparse.ArgumentParser:
     search = commands.add_parser("search", help="run (or resume) a Hyperband search")
     search.add_argument("--space", help="search space: cnn_depth or mobilenet_head (see `spaces`)")
     search.add_argument("--from-run", metavar="NAME", help="repeat an earlier run's exact settings, into a new run")
-    _add_data_arguments(search)
-    _add_run_arguments(search)
-    search.add_argument("--precision-floor", type=float, default=0.90, metavar="P",
-                        help="validation precision a threshold must keep (default 0.90)")
-    search.add_argument("--max-epochs", type=int, default=20, help="Hyperband's most epochs per model (default 20)")
-    search.add_argument("--factor", type=int, default=3, help="Hyperband's reduction factor (default 3)")
-    search.add_argument("--hyperband-iterations", type=int, default=1, help="Hyperband iterations (default 1)")
-    search.add_argument("--batch-size", type=int, default=32, help="training batch size (default 32)")
-    search.add_argument("--weights", default="imagenet",
-                        help="MobileNetV2 weights: imagenet (download), a local .h5 PATH, or none")
-    search.add_argument("--no-feature-cache", dest="feature_cache", action="store_false",
-                        help="mobilenet_head: run the backbone in every epoch instead of caching its features")
-    search.add_argument("--mixed-precision", action="store_true", help="float16 compute (for GPUs)")
-    search.add_argument("--deterministic", action="store_true",
-                        help="the backend's deterministic ops (slower; identical results on a GPU too)")
-    search.add_argument("--max-failed-trials", type=int, default=3, metavar="N",
-                        help="stop after N failed trials in a row (default 3)")
-    search.add_argument("--overwrite", action="store_true", help="start the run over, deleting its results")
-    search.add_argument("--quiet", action="store_true", help="no live progress display")
+    _add_training_arguments(search)
+
+    train = commands.add_parser("train", help="train one fixed configuration (e.g. a reference model) as a run")
+    train.add_argument("--space", required=True, help="search space: cnn_depth or mobilenet_head")
+    train.add_argument("--hp", required=True, metavar="FILE.json",
+                       help="hyperparameter values (see search_spaces/reference/ for the reference models)")
+    _add_training_arguments(train)
 
     report = commands.add_parser("report", help="ranked trials of a run (default: the most recent)")
     _add_run_arguments(report)
     report.add_argument("--top", type=int, metavar="N", help="show the N best trials")
     report.add_argument("--format", choices=("table", "csv", "json", "markdown"), default="table")
     report.add_argument("--output", metavar="PATH", help="write the csv/json/markdown export to PATH")
+    report.add_argument("--plots", action="store_true", help="also draw the run's plots (PNG, in results/<run>/plots)")
     report.add_argument("--compare", nargs=2, metavar=("A", "B"), help="two runs' settings and best trials side by side")
 
     test = commands.add_parser("test", help="evaluate the chosen model once on the test folder")
@@ -91,13 +80,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of `search` and `train`: data, run, objective, Hyperband and training settings."""
+    _add_data_arguments(parser)
+    _add_run_arguments(parser)
+    parser.add_argument("--precision-floor", type=float, default=0.90, metavar="P",
+                        help="validation precision a threshold must keep (default 0.90)")
+    parser.add_argument("--max-epochs", type=int, default=20, help="Hyperband's most epochs per model (default 20)")
+    parser.add_argument("--factor", type=int, default=3, help="Hyperband's reduction factor (default 3)")
+    parser.add_argument("--hyperband-iterations", type=int, default=1, help="Hyperband iterations (default 1)")
+    parser.add_argument("--batch-size", type=int, default=32, help="training batch size (default 32)")
+    parser.add_argument("--weights", default="imagenet",
+                        help="MobileNetV2 weights: imagenet (download), a local .h5 PATH, or none")
+    parser.add_argument("--no-feature-cache", dest="feature_cache", action="store_false",
+                        help="mobilenet_head: run the backbone in every epoch instead of caching its features")
+    parser.add_argument("--mixed-precision", action="store_true", help="float16 compute (for GPUs)")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="the backend's deterministic ops (slower; identical results on a GPU too)")
+    parser.add_argument("--max-failed-trials", type=int, default=3, metavar="N",
+                        help="stop after N failed trials in a row (default 3)")
+    parser.add_argument("--overwrite", action="store_true", help="start the run over, deleting its results")
+    parser.add_argument("--quiet", action="store_true", help="no live progress display")
+
+
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", metavar="NAME", help="run name (default: new for search, most recent otherwise)")
     parser.add_argument("--results-dir", default="results", metavar="DIR", help="where runs live (default results)")
 
 
 def data_settings(args: argparse.Namespace):
-
     from tuner.settings import DataSettings, resolve_data_dir
 
     return DataSettings(
@@ -128,7 +139,7 @@ def cmd_search(args: argparse.Namespace) -> None:
     from tuner.reporting import print_report
     from tuner.search import run_search
 
-    if args.from_run:
+    if getattr(args, "from_run", None):
         settings = _settings_from_earlier_run(args)
     elif not args.space:
         raise UsageError("search needs --space NAME (cnn_depth or mobilenet_head) or --from-run NAME")
@@ -139,7 +150,21 @@ def cmd_search(args: argparse.Namespace) -> None:
     print_report(run, 5, _console())
 
 
-def _settings_from_flags(args: argparse.Namespace):
+def cmd_train(args: argparse.Namespace) -> None:
+    from search_spaces import load_reference
+    from tuner.reporting import print_report
+    from tuner.search import run_search
+
+    point = load_reference(args.hp, args.space)
+    hp = point["hyperparameters"]
+    values = {declared.name: hp.values[declared.name] for declared in hp.space if hp.is_active(declared)}
+    run = run_search(_settings_from_flags(args, fixed_hyperparameters=values, name=point["name"]))
+    _console().print(f"\nTrained {point['name']}: {run.directory}")
+    print_report(run, None, _console())
+
+
+def _settings_from_flags(args: argparse.Namespace, fixed_hyperparameters: dict | None = None,
+                         name: str | None = None):
     from tuner.runs import default_run_name
     from tuner.search import SearchSettings
 
@@ -150,7 +175,8 @@ def _settings_from_flags(args: argparse.Namespace):
         weights = validate_weights(weights)
     return SearchSettings(
         space=args.space, data=data_settings(args), results_dir=Path(args.results_dir),
-        run_name=args.run or default_run_name(args.space), precision_floor=args.precision_floor,
+        run_name=args.run or default_run_name(f"{args.space}-{name}" if name else args.space),
+        precision_floor=args.precision_floor, fixed_hyperparameters=fixed_hyperparameters,
         max_epochs=args.max_epochs, factor=args.factor, hyperband_iterations=args.hyperband_iterations,
         batch_size=args.batch_size, weights=weights, feature_cache=args.feature_cache,
         mixed_precision=args.mixed_precision, max_failed_trials=args.max_failed_trials,
@@ -187,6 +213,12 @@ def cmd_report(args: argparse.Namespace) -> None:
         print_comparison(first, second, _console())
         return
     run = _find_run(args)
+    if args.plots:
+        from tuner.plots import plot_search, plot_test
+
+        paths = plot_search(run) + (plot_test(run) if (run.test_dir / "metrics.json").is_file() else [])
+        for path in paths:
+            print(f"plot: {path}", file=sys.stderr)
     if args.format == "table":
         if args.output:
             raise UsageError("--output needs --format csv, json or markdown")
@@ -206,7 +238,12 @@ def cmd_test(args: argparse.Namespace) -> None:
     from tuner.holdout import run_test
     from tuner.reporting import print_test_result
 
-    result = run_test(_find_run(args), args.trial, args.data)
+    run = _find_run(args)
+    result = run_test(run, args.trial, args.data)
+    from tuner.plots import plot_test
+
+    for path in plot_test(run):
+        print(f"plot: {path}", file=sys.stderr)
     if args.format == "json":
         print(json.dumps(result, indent=2))
     else:
@@ -234,7 +271,7 @@ def _console():
     return Console() if sys.stdout.isatty() else Console(width=160)
 
 
-COMMANDS = {"data": cmd_data, "spaces": cmd_spaces, "search": cmd_search, "report": cmd_report,
+COMMANDS = {"data": cmd_data, "spaces": cmd_spaces, "search": cmd_search, "train": cmd_train, "report": cmd_report,
             "test": cmd_test, "predict": cmd_predict, "demo": cmd_demo}
 
 

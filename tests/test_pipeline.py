@@ -119,3 +119,18 @@ def test_mobilenet_head_search_on_cached_features(synthetic_data, tmp_path, caps
     assert code == 0
     trials = _json_output(capsys, ["report", "--results-dir", str(results), "--format", "json"])
     assert trials and all(trial["cached_features"] for trial in trials)
+
+
+def test_train_runs_one_fixed_reference_configuration(synthetic_data, tmp_path, capsys):
+    reference = Path(cli.__file__).parent / "search_spaces" / "reference" / "cnn_depth_reference_cnn.json"
+    results = tmp_path / "results"
+    assert cli.main(["train", "--space", "cnn_depth", "--hp", str(reference), "--data", str(synthetic_data),
+                     "--image-size", "32", "--max-epochs", "2", "--run", "ref", "--results-dir", str(results),
+                     "--cache-dir", str(tmp_path / "cache"), "--quiet", "--precision-floor", "0.5"]) == 0
+    trials = _json_output(capsys, ["report", "--results-dir", str(results), "--format", "json"])
+    assert len(trials) == 1
+    assert trials[0]["hyperparameters"] == json.loads(reference.read_text())["hyperparameters"]
+    assert 1 <= trials[0]["epochs"] <= 2
+    result = _json_output(capsys, ["test", "--results-dir", str(results), "--format", "json", "--trial",
+                                   trials[0]["trial_id"]])
+    assert result["trial_id"] == trials[0]["trial_id"]

@@ -23,7 +23,8 @@ OBJECTIVE = "val_score"
 VALIDATION_BATCH = 256  # predictions only: a large batch is faster and changes no result
 # Settings that change what a search computes: resuming with any of them different is refused.
 RESUME_KEYS = ("space", "precision_floor", "max_epochs", "factor", "hyperband_iterations", "batch_size",
-               "weights", "feature_cache", "data_dir", "image_size", "val_fraction", "seed", "limit")
+               "weights", "feature_cache", "data_dir", "image_size", "val_fraction", "seed", "limit",
+               "fixed_hyperparameters")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class SearchSettings:
     mixed_precision: bool = False
     max_failed_trials: int = 3
     deterministic: bool = False
+    # `train`: one fixed point of the space (e.g. a reference model) instead of a Hyperband search.
+    fixed_hyperparameters: dict | None = None
     overwrite: bool = False
     show_progress: bool = True
     synthetic_data: bool = False  # the demo's generated images: labelled as such everywhere
@@ -193,7 +196,9 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths) -> None:
     validation_inputs = make_sequence(inputs, validation["row"].to_numpy(), batch_size=VALIDATION_BATCH)
     class_weights = dataset.class_weights()
 
-    class XrayHyperband(keras_tuner.Hyperband):
+    class RecordedTrials:
+        """Our per-trial seeding, data, callbacks and records, on top of a Keras Tuner tuner."""
+
         def run_trial(self, trial, *args, **kwargs):
             keras.utils.set_random_seed(trial_seed(settings.data.seed, trial.trial_id))
             hp_values = trial.hyperparameters.values
@@ -212,6 +217,7 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths) -> None:
                 DisplayCallback(display, len(train_batches), metrics),
             ]
             kwargs["verbose"] = 0
+            kwargs.setdefault("epochs", settings.max_epochs)  # Hyperband sets its own per trial
             return super().run_trial(trial, train_batches, *args, **kwargs)
 
         def on_trial_end(self, trial):
@@ -223,14 +229,25 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths) -> None:
             self._current = None
             _release_memory()
 
+    common = dict(hypermodel=space, objective=keras_tuner.Objective(OBJECTIVE, direction="max"),
+                  seed=settings.data.seed, directory=str(run.directory), project_name=run.keras_tuner.name,
+                  overwrite=False, max_consecutive_failed_trials=settings.max_failed_trials)
     with SearchDisplay(run.name, settings.precision_floor, enabled=settings.show_progress) as display:
-        tuner = XrayHyperband(
-            hypermodel=space, objective=keras_tuner.Objective(OBJECTIVE, direction="max"),
-            max_epochs=settings.max_epochs, factor=settings.factor,
-            hyperband_iterations=settings.hyperband_iterations, seed=settings.data.seed,
-            directory=str(run.directory), project_name=run.keras_tuner.name, overwrite=False,
-            max_consecutive_failed_trials=settings.max_failed_trials,
-        )
+        if settings.fixed_hyperparameters is None:
+            class XrayHyperband(RecordedTrials, keras_tuner.Hyperband):
+                pass
+
+            tuner = XrayHyperband(max_epochs=settings.max_epochs, factor=settings.factor,
+                                  hyperband_iterations=settings.hyperband_iterations, **common)
+        else:
+            class FixedConfiguration(RecordedTrials, keras_tuner.RandomSearch):
+                pass
+
+            # One trial of one point: every value Fixed, nothing else tuned.
+            fixed = keras_tuner.HyperParameters()
+            for name, value in settings.fixed_hyperparameters.items():
+                fixed.Fixed(name, value)
+            tuner = FixedConfiguration(max_trials=1, hyperparameters=fixed, tune_new_entries=False, **common)
         try:
             tuner.search(verbose=0)
         except RuntimeError as error:

@@ -1,0 +1,201 @@
+"""Pictures of a run: the trials, their learning curves, the hyperparameters and the test operating point.
+
+matplotlib with the Agg backend (no display needed); PNGs under results/<run>/plots/. Every figure
+carries the run name and the precision floor. Imports no Keras.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .atomic import atomic_path, read_json  # noqa: E402
+from .runs import RunPaths  # noqa: E402
+from .trials import read_trial_records  # noqa: E402
+
+DPI = 120
+TOP_TRIALS = 5
+
+
+def _save(figure, path: Path) -> Path:
+    figure.tight_layout()
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=DPI, format="png")
+    plt.close(figure)
+    return path
+
+
+def _subtitle(run: RunPaths, floor: float) -> str:
+    return f"run {run.name} · precision floor {floor:.2f}"
+
+
+def _recall_or_none(record: dict) -> float:
+    """What a trial's point shows: its recall at the floor, or NaN when it never reached the floor."""
+    return record["recall"] if record["status"] == "completed" and record["reachable"] else np.nan
+
+
+def plot_search(run: RunPaths) -> list[Path]:
+    """The report's three figures: trials in order, learning curves of the best, score per hyperparameter."""
+    floor = run.read_settings()["precision_floor"]
+    records = sorted(read_trial_records(run), key=lambda record: record["trial_id"])
+    if not records:
+        return []
+    plots = run.directory / "plots"
+    return [_trials_in_order(run, records, floor, plots / "trials.png"),
+            _learning_curves(run, records, floor, plots / "learning_curves.png"),
+            _hyperparameters(run, records, floor, plots / "hyperparameters.png")]
+
+
+def _trials_in_order(run, records, floor, path) -> Path:
+    figure, axes = plt.subplots(figsize=(9, 4.8))
+    recalls = np.array([_recall_or_none(record) for record in records])
+    brackets = [record.get("bracket") for record in records]
+    order = np.arange(1, len(records) + 1)
+    for bracket in sorted({b for b in brackets if b is not None}, reverse=True):
+        chosen = np.array([b == bracket for b in brackets])
+        axes.scatter(order[chosen], recalls[chosen], s=36, label=f"bracket {bracket}", zorder=3)
+    missed = np.isnan(recalls)
+    if missed.any():
+        axes.scatter(order[missed], np.zeros(missed.sum()), marker="x", color="grey", zorder=3,
+                     label="below the floor / failed")
+    best_so_far = pd.Series(np.nan_to_num(recalls, nan=-np.inf)).cummax().replace(-np.inf, np.nan)
+    axes.step(order, best_so_far, where="post", color="black", linewidth=1.5, label="best so far")
+    axes.set(xlabel="trial, in the order it ran", ylabel=f"validation recall at precision ≥ {floor:.2f}",
+             title=f"Trials of the search\n{_subtitle(run, floor)}", ylim=(-0.05, 1.05))
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right", fontsize=8)
+    return _save(figure, path)
+
+
+def _lineage(record: dict, by_id: dict) -> list[dict]:
+    """A trial's epochs preceded by those of the trials Hyperband promoted it from."""
+    chain = [record]
+    while chain[0].get("parent_trial") in by_id:
+        chain.insert(0, by_id[chain[0]["parent_trial"]])
+    return chain
+
+
+def _learning_curves(run, records, floor, path) -> Path:
+    by_id = {record["trial_id"]: record for record in records}
+    completed = [r for r in records if r["status"] == "completed"]
+    top = sorted(completed, key=lambda r: r["score"], reverse=True)[:TOP_TRIALS]
+    figure, (recall_axes, loss_axes) = plt.subplots(1, 2, figsize=(12, 4.8))
+    for record in top:
+        epochs, recalls, losses, promotions = [], [], [], []
+        for step in _lineage(record, by_id):
+            if epochs:
+                promotions.append(step["history"][0]["epoch"] - 0.5 if step["history"] else None)
+            for epoch in step["history"]:
+                epochs.append(epoch["epoch"])
+                recalls.append(epoch["recall"] if epoch["reachable"] else np.nan)
+                losses.append(epoch["val_loss"])
+        line, = recall_axes.plot(epochs, recalls, marker="o", markersize=3, label=f"trial {record['trial_id']}")
+        loss_axes.plot(epochs, losses, marker="o", markersize=3, color=line.get_color())
+        for promotion in filter(None, promotions):
+            for axes in (recall_axes, loss_axes):
+                axes.axvline(promotion, color=line.get_color(), linestyle=":", alpha=0.6)
+    recall_axes.set(xlabel="epoch", ylabel=f"validation recall at precision ≥ {floor:.2f}",
+                    title="Validation recall at the floor (dotted: Hyperband promotion)")
+    loss_axes.set(xlabel="epoch", ylabel="validation loss (binary cross-entropy)", title="Validation loss")
+    for axes in (recall_axes, loss_axes):
+        axes.grid(alpha=0.3)
+    recall_axes.legend(fontsize=8)
+    figure.suptitle(f"Learning curves of the top {len(top)} trials · {_subtitle(run, floor)}")
+    return _save(figure, path)
+
+
+def _hyperparameters(run, records, floor, path) -> Path:
+    names = sorted({name for record in records for name in record["hyperparameters"]})
+    columns = min(4, len(names))
+    rows = int(np.ceil(len(names) / columns))
+    figure, grid = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.6 * rows), squeeze=False)
+    for axes, name in zip(grid.flat, names):
+        present = [r for r in records if name in r["hyperparameters"]]
+        values = [r["hyperparameters"][name] for r in present]
+        recalls = np.array([_recall_or_none(r) for r in present])
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values) and len(set(values)) > 3:
+            positions = np.array(values, dtype=float)
+            if name == "learning_rate":
+                axes.set_xscale("log")
+        else:
+            categories = sorted({str(v) for v in values})
+            positions = np.array([categories.index(str(v)) for v in values], dtype=float)
+            axes.set_xticks(range(len(categories)), categories, fontsize=7, rotation=30)
+        jitter = np.random.default_rng(0).uniform(-0.08, 0.08, len(positions)) if axes.get_xscale() == "linear" else 0
+        axes.scatter(positions + jitter, np.nan_to_num(recalls, nan=0.0), s=18, alpha=0.7,
+                     c=np.where(np.isnan(recalls), "grey", "C0"))
+        axes.set_title(name, fontsize=9)
+        axes.set_ylim(-0.05, 1.05)
+        axes.grid(alpha=0.3)
+    for axes in grid[:, 0]:
+        axes.set_ylabel("val. recall at floor", fontsize=8)
+    for axes in list(grid.flat)[len(names):]:
+        axes.axis("off")
+    figure.suptitle(f"Validation recall at precision ≥ {floor:.2f} against each hyperparameter "
+                    f"(grey at 0: floor not reached)\n{_subtitle(run, floor)}", fontsize=10)
+    return _save(figure, path)
+
+
+def plot_test(run: RunPaths) -> list[Path]:
+    """After `test`: ROC and precision-recall curves with the operating point, confusion matrix, histograms."""
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    metrics = read_json(run.test_dir / "metrics.json")
+    predictions = pd.read_csv(run.test_dir / "predictions.csv")
+    labels, probabilities = predictions["label"].to_numpy(), predictions["probability"].to_numpy()
+    threshold, floor = metrics["threshold"], metrics["precision_floor"]
+    title = f"{_subtitle(run, floor)} · trial {metrics['trial_id']} · threshold {threshold:.3f} (chosen on validation)"
+    recall, specificity = metrics["metrics"]["recall"]["value"], metrics["metrics"]["specificity"]["value"]
+    precision = metrics["metrics"]["precision"]["value"]
+    plots = run.directory / "plots"
+
+    figure, (roc_axes, pr_axes) = plt.subplots(1, 2, figsize=(11, 4.8))
+    fpr, tpr, _ = roc_curve(labels, probabilities)
+    roc_axes.plot(fpr, tpr, label=f"ROC (AUC {metrics['metrics']['roc_auc']['value']:.3f})")
+    roc_axes.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="chance")
+    roc_axes.scatter([1 - specificity], [recall], color="red", zorder=3, label="operating point")
+    roc_axes.set(xlabel="false positive rate (1 − specificity)", ylabel="true positive rate (recall)",
+                 title="ROC curve, test set")
+    curve_precision, curve_recall, _ = precision_recall_curve(labels, probabilities)
+    pr_axes.plot(curve_recall, curve_precision, label=f"PR (AUC {metrics['metrics']['pr_auc']['value']:.3f})")
+    pr_axes.axhline(floor, color="orange", linestyle="--", label=f"precision floor {floor:.2f}")
+    pr_axes.axhline(labels.mean(), color="grey", linestyle=":", label=f"always PNEUMONIA ({labels.mean():.2f})")
+    pr_axes.scatter([recall], [precision], color="red", zorder=3, label="operating point")
+    pr_axes.set(xlabel="recall (sensitivity)", ylabel="precision", title="Precision-recall curve, test set",
+                ylim=(0, 1.02))
+    for axes in (roc_axes, pr_axes):
+        axes.grid(alpha=0.3)
+        axes.legend(loc="lower left" if axes is pr_axes else "lower right", fontsize=8)
+    figure.suptitle(title, fontsize=10)
+    curves = _save(figure, plots / "test_curves.png")
+
+    figure, axes = plt.subplots(figsize=(5.2, 4.6))
+    cm = metrics["confusion_matrix"]
+    matrix = np.array([[cm["tn"], cm["fp"]], [cm["fn"], cm["tp"]]])
+    axes.imshow(matrix, cmap="Blues")
+    for (row, column), count in np.ndenumerate(matrix):
+        axes.text(column, row, f"{count}", ha="center", va="center", fontsize=14,
+                  color="white" if count > matrix.max() / 2 else "black")
+    axes.set_xticks([0, 1], ["NORMAL", "PNEUMONIA"])
+    axes.set_yticks([0, 1], ["NORMAL", "PNEUMONIA"])
+    axes.set(xlabel="predicted", ylabel="true", title=f"Confusion matrix, test set (images)")
+    figure.suptitle(title, fontsize=7)
+    confusion = _save(figure, plots / "test_confusion_matrix.png")
+
+    figure, axes = plt.subplots(figsize=(8, 4.6))
+    bins = np.linspace(0, 1, 41)
+    axes.hist(probabilities[labels == 0], bins=bins, alpha=0.6, label="NORMAL", color="C0")
+    axes.hist(probabilities[labels == 1], bins=bins, alpha=0.6, label="PNEUMONIA", color="C3")
+    axes.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.3f}")
+    axes.set(xlabel="predicted probability of PNEUMONIA", ylabel="test images", yscale="log",
+             title="Predicted probabilities by true class, test set")
+    axes.legend(fontsize=8)
+    figure.suptitle(title, fontsize=8)
+    histogram = _save(figure, plots / "test_probabilities.png")
+    return [curves, confusion, histogram]
