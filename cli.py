@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -145,7 +146,7 @@ def cmd_search(args: argparse.Namespace) -> None:
         raise UsageError("search needs --space NAME (cnn_depth or mobilenet_head) or --from-run NAME")
     else:
         settings = _settings_from_flags(args)
-    run = run_search(settings)
+    run = run_search(settings, command_line=args.command_line)
     _console().print(f"\nSearch finished: {run.directory}")
     print_report(run, 5, _console())
 
@@ -158,7 +159,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     point = load_reference(args.hp, args.space)
     hp = point["hyperparameters"]
     values = {declared.name: hp.values[declared.name] for declared in hp.space if hp.is_active(declared)}
-    run = run_search(_settings_from_flags(args, fixed_hyperparameters=values, name=point["name"]))
+    run = run_search(_settings_from_flags(args, fixed_hyperparameters=values, name=point["name"]),
+                     command_line=args.command_line)
     _console().print(f"\nTrained {point['name']}: {run.directory}")
     print_report(run, None, _console())
 
@@ -278,6 +280,7 @@ COMMANDS = {"data": cmd_data, "spaces": cmd_spaces, "search": cmd_search, "train
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        args.command_line = shlex.join(["python", "cli.py", *(sys.argv[1:] if argv is None else argv)])
         COMMANDS[args.command](args)
     except UsageError as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)

@@ -301,5 +301,16 @@ def _load_weights(mobilenet: keras.Model, path: str) -> None:
         ) from error
 
 
+# XLA-compiled training steps pay for their compile time only on large heads. Measured on 2 CPU
+# cores, 600 cached feature maps, 2 epochs + validation: a Flatten head of 512 units (32M weights)
+# 4.5 s with XLA against 6.3 s without; one of 32 units (2M) 2.0 s with against 1.1 s without.
+JIT_MIN_WEIGHTS = 3_000_000
+
+
 def _compile(model: keras.Model, learning_rate: float) -> None:
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy",
+                  jit_compile="auto" if _trainable_weights(model) >= JIT_MIN_WEIGHTS else False)
+
+
+def _trainable_weights(model: keras.Model) -> int:
+    return sum(math.prod(weight.shape) for weight in model.trainable_weights)

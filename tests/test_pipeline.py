@@ -134,3 +134,27 @@ def test_train_runs_one_fixed_reference_configuration(synthetic_data, tmp_path, 
     result = _json_output(capsys, ["test", "--results-dir", str(results), "--format", "json", "--trial",
                                    trials[0]["trial_id"]])
     assert result["trial_id"] == trials[0]["trial_id"]
+
+
+def test_plots_are_written_as_valid_pngs_without_a_display(finished_run, capsys):
+    import os
+
+    from PIL import Image
+
+    results, _ = finished_run
+    assert cli.main(["test", "--results-dir", str(results), "--format", "json"]) == 0
+    env = {key: value for key, value in os.environ.items() if key not in ("DISPLAY", "MPLBACKEND")}
+    completed = subprocess.run([sys.executable, "cli.py", "report", "--plots", "--results-dir", str(results)],
+                               cwd=Path(cli.__file__).parent, env=env, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    expected = {"trials.png": (1080, 576), "learning_curves.png": (1440, 576), "test_curves.png": (1320, 576),
+                "test_confusion_matrix.png": (624, 552), "test_probabilities.png": (960, 552)}
+    plots = RunPaths(results / "tiny").directory / "plots"
+    for name, size in expected.items():
+        assert f"plot: {plots / name}" in completed.stderr
+        with Image.open(plots / name) as image:
+            image.verify()
+        with Image.open(plots / name) as image:
+            assert image.format == "PNG" and image.size == size
+    with Image.open(plots / "hyperparameters.png") as image:
+        assert image.format == "PNG" and image.size[0] >= 600

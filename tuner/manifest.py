@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import platform
 import subprocess
-import sys
 import time
 from importlib import metadata
 from pathlib import Path
@@ -29,8 +28,8 @@ def _git_commit() -> str | None:
     return result.stdout.strip() or None if result.returncode == 0 else None
 
 
-def write_manifest(path: Path, settings: dict, data_fingerprint: dict, weights_sha256: str | None,
-                   synthetic_data: bool = False) -> None:
+def write_manifest(path: Path, command_line: str, settings: dict, data_fingerprint: dict,
+                   weights_sha256: str | None, synthetic_data: bool = False) -> None:
     """Start a run's manifest, or mark a resumed one (keeping its first start time)."""
     import keras
 
@@ -39,7 +38,7 @@ def write_manifest(path: Path, settings: dict, data_fingerprint: dict, weights_s
     previous = read_json(path) if path.is_file() else {}
     backend = keras.backend.backend()
     write_json(path, {
-        "command": " ".join(sys.argv),
+        "command": command_line,
         "settings": settings,
         "versions": {"python": platform.python_version(), "keras": _version("keras"),
                      backend: _version({"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[backend])

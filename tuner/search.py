@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import sys
 import time
 import traceback
 import zlib
@@ -90,14 +91,14 @@ def make_space(settings: SearchSettings):
     return space_class(settings.data.image_size)
 
 
-def run_search(settings: SearchSettings) -> RunPaths:
-    """Run (or resume) a search; returns the run folder."""
+def run_search(settings: SearchSettings, command_line: str | None = None) -> RunPaths:
+    """Run (or resume) a search; returns the run folder. `command_line` goes into the manifest."""
     run = settings.run
     _check_results_writable(settings.results_dir)
     with _run_lock(run):
         _prepare_run_folder(settings)
         dataset = load_dataset(settings.data)
-        _search(settings, dataset, run)
+        _search(settings, dataset, run, command_line or " ".join(sys.argv))
     return run
 
 
@@ -163,7 +164,7 @@ def trial_seed(seed: int, trial_id: str) -> int:
     return zlib.crc32(f"{seed}:{trial_id}".encode()) % (2**31)
 
 
-def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths) -> None:
+def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_line: str) -> None:
     import keras
     import keras_tuner
     from keras_tuner.src import config as keras_tuner_config
@@ -184,7 +185,7 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths) -> None:
 
         enable_determinism()
     weights_sha256 = _weights_sha256(settings)
-    write_manifest(run.manifest, settings.to_dict(), data_fingerprint(dataset), weights_sha256,
+    write_manifest(run.manifest, command_line, settings.to_dict(), data_fingerprint(dataset), weights_sha256,
                    synthetic_data=settings.synthetic_data)
     if settings.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
@@ -198,6 +199,13 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths) -> None:
 
     class RecordedTrials:
         """Our per-trial seeding, data, callbacks and records, on top of a Keras Tuner tuner."""
+
+        def _populate_initial_space(self):
+            # Our spaces declare every hyperparameter, conditional ones included, in `declare`; Keras
+            # Tuner's default would also build a model per conditional scope just to discover them.
+            hp = self.oracle.get_space()
+            self.hypermodel.declare_hyperparameters(hp)
+            self.oracle.update_space(hp)
 
         def run_trial(self, trial, *args, **kwargs):
             keras.utils.set_random_seed(trial_seed(settings.data.seed, trial.trial_id))
@@ -294,13 +302,17 @@ def _make_keras_tuner_writes_atomic() -> None:
 
 def _model_inputs(settings: SearchSettings, space, dataset: Dataset, weights_sha256: str | None) -> np.ndarray:
     """What the trials train on: the decoded images, or the frozen backbone's cached features."""
+    if settings.space == "mobilenet_head":
+        # Built (and its random initialisation drawn) before any trial seeds itself, so that each
+        # head starts from the same weights with and without the feature cache.
+        space.backbone()
     if not settings.uses_feature_cache:
         return dataset.images
     import keras
 
     from .features import feature_cache_dir, load_features
 
-    backbone = space.backbone()
+    backbone = space.backbone()  # already built above
     weights_id = weights_sha256 or f"random-init-seed{settings.data.seed}"
     directory = feature_cache_dir(settings.data.cache_dir, Path(dataset.images.filename),
                                   weights_id, settings.data.image_size, keras.backend.backend())
