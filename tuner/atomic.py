@@ -10,6 +10,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
+# mkstemp makes 0600 files; results are ordinary files (0644 under the usual umask).
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path` (same suffix, for writers that check it); on success
@@ -20,6 +25,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     os.close(descriptor)
     try:
         yield Path(temporary)
+        os.chmod(temporary, 0o666 & ~_UMASK)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
