@@ -147,7 +147,7 @@ def test_plots_are_written_as_valid_pngs_without_a_display(finished_run, capsys)
     completed = subprocess.run([sys.executable, "cli.py", "report", "--plots", "--results-dir", str(results)],
                                cwd=Path(cli.__file__).parent, env=env, capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr
-    expected = {"trials.png": (1080, 576), "learning_curves.png": (1440, 576), "test_curves.png": (1320, 576),
+    expected = {"trials.png": (1080, 768), "learning_curves.png": (1440, 576), "test_curves.png": (1320, 576),
                 "test_confusion_matrix.png": (624, 552), "test_probabilities.png": (960, 552)}
     plots = RunPaths(results / "tiny").directory / "plots"
     for name, size in expected.items():

@@ -35,9 +35,15 @@ def _subtitle(run: RunPaths, floor: float) -> str:
     return f"run {run.name} · precision floor {floor:.2f}"
 
 
-def _recall_or_none(record: dict) -> float:
-    """What a trial's point shows: its recall at the floor, or NaN when it never reached the floor."""
-    return record["recall"] if record["status"] == "completed" and record["reachable"] else np.nan
+def _at_floor(record: dict, metric: str = "recall") -> float:
+    """A trial's recall (or precision) at its chosen threshold, NaN when it never reached the floor."""
+    return record[metric] if record["status"] == "completed" and record["reachable"] else np.nan
+
+
+def _ranking_metric(records: list[dict]) -> str:
+    """Recall ranks the trials unless they all reach the same recall; then precision, the tie-break, does."""
+    recalls = [r for r in (_at_floor(record) for record in records) if not np.isnan(r)]
+    return "precision" if len(recalls) > 1 and max(recalls) - min(recalls) < 1e-9 else "recall"
 
 
 def plot_search(run: RunPaths) -> list[Path]:
@@ -53,23 +59,30 @@ def plot_search(run: RunPaths) -> list[Path]:
 
 
 def _trials_in_order(run, records, floor, path) -> Path:
-    figure, axes = plt.subplots(figsize=(9, 4.8))
-    recalls = np.array([_recall_or_none(record) for record in records])
+    figure, (recall_axes, precision_axes) = plt.subplots(2, 1, figsize=(9, 6.4), sharex=True)
     brackets = [record.get("bracket") for record in records]
     order = np.arange(1, len(records) + 1)
-    for bracket in sorted({b for b in brackets if b is not None}, reverse=True):
-        chosen = np.array([b == bracket for b in brackets])
-        axes.scatter(order[chosen], recalls[chosen], s=36, label=f"bracket {bracket}", zorder=3)
-    missed = np.isnan(recalls)
-    if missed.any():
-        axes.scatter(order[missed], np.zeros(missed.sum()), marker="x", color="grey", zorder=3,
-                     label="below the floor / failed")
-    best_so_far = pd.Series(np.nan_to_num(recalls, nan=-np.inf)).cummax().replace(-np.inf, np.nan)
-    axes.step(order, best_so_far, where="post", color="black", linewidth=1.5, label="best so far")
-    axes.set(xlabel="trial, in the order it ran", ylabel=f"validation recall at precision ≥ {floor:.2f}",
-             title=f"Trials of the search\n{_subtitle(run, floor)}", ylim=(-0.05, 1.05))
-    axes.grid(alpha=0.3)
-    axes.legend(loc="lower right", fontsize=8)
+    scores = np.array([record["score"] if record["status"] == "completed" else -np.inf for record in records])
+    best_so_far = np.maximum.accumulate(scores)  # the objective's own order, ties included
+    best_index = [int(np.flatnonzero(scores == best)[0]) if np.isfinite(best) else None for best in best_so_far]
+    for axes, metric in ((recall_axes, "recall"), (precision_axes, "precision")):
+        values = np.array([_at_floor(record, metric) for record in records])
+        for bracket in sorted({b for b in brackets if b is not None}, reverse=True):
+            chosen = np.array([b == bracket for b in brackets])
+            axes.scatter(order[chosen], values[chosen], s=36, label=f"bracket {bracket}", zorder=3)
+        missed = np.isnan(values)
+        if missed.any():
+            axes.scatter(order[missed], np.zeros(missed.sum()), marker="x", color="grey", zorder=3,
+                         label="floor not reached / failed")
+        best_line = [np.nan if index is None else values[index] for index in best_index]
+        axes.step(order, best_line, where="post", color="black", linewidth=1.5, label="best trial so far")
+        axes.set_ylabel(f"validation {metric}\nat precision ≥ {floor:.2f}")
+        axes.grid(alpha=0.3)
+    precision_axes.axhline(floor, color="orange", linestyle="--", linewidth=1, label=f"floor {floor:.2f}")
+    precision_axes.set_xlabel("trial, in the order it ran")
+    recall_axes.legend(loc="lower right", fontsize=8)
+    recall_axes.set_title(f"Trials of the search: recall at the floor ranks them, precision breaks ties\n"
+                          f"{_subtitle(run, floor)}")
     return _save(figure, path)
 
 
@@ -112,13 +125,14 @@ def _learning_curves(run, records, floor, path) -> Path:
 
 def _hyperparameters(run, records, floor, path) -> Path:
     names = sorted({name for record in records for name in record["hyperparameters"]})
+    metric = _ranking_metric(records)
     columns = min(4, len(names))
     rows = int(np.ceil(len(names) / columns))
     figure, grid = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.6 * rows), squeeze=False)
     for axes, name in zip(grid.flat, names):
         present = [r for r in records if name in r["hyperparameters"]]
         values = [r["hyperparameters"][name] for r in present]
-        recalls = np.array([_recall_or_none(r) for r in present])
+        values_at_floor = np.array([_at_floor(r, metric) for r in present])
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values) and len(set(values)) > 3:
             positions = np.array(values, dtype=float)
             if name == "learning_rate":
@@ -128,17 +142,18 @@ def _hyperparameters(run, records, floor, path) -> Path:
             positions = np.array([categories.index(str(v)) for v in values], dtype=float)
             axes.set_xticks(range(len(categories)), categories, fontsize=7, rotation=30)
         jitter = np.random.default_rng(0).uniform(-0.08, 0.08, len(positions)) if axes.get_xscale() == "linear" else 0
-        axes.scatter(positions + jitter, np.nan_to_num(recalls, nan=0.0), s=18, alpha=0.7,
-                     c=np.where(np.isnan(recalls), "grey", "C0"))
+        axes.scatter(positions + jitter, np.nan_to_num(values_at_floor, nan=0.0), s=18, alpha=0.7,
+                     c=np.where(np.isnan(values_at_floor), "grey", "C0"))
         axes.set_title(name, fontsize=9)
-        axes.set_ylim(-0.05, 1.05)
+        axes.set_ylim(-0.05, 1.05) if metric == "recall" else None
         axes.grid(alpha=0.3)
     for axes in grid[:, 0]:
-        axes.set_ylabel("val. recall at floor", fontsize=8)
+        axes.set_ylabel(f"val. {metric} at floor", fontsize=8)
     for axes in list(grid.flat)[len(names):]:
         axes.axis("off")
-    figure.suptitle(f"Validation recall at precision ≥ {floor:.2f} against each hyperparameter "
-                    f"(grey at 0: floor not reached)\n{_subtitle(run, floor)}", fontsize=10)
+    why = " (every trial reached the same recall: precision, the tie-break, ranks them)" if metric == "precision" else ""
+    figure.suptitle(f"Validation {metric} at precision ≥ {floor:.2f} against each hyperparameter{why}; "
+                    f"grey at 0: floor not reached\n{_subtitle(run, floor)}", fontsize=10)
     return _save(figure, path)
 
 
