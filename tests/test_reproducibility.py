@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import keras
 import pytest
 
 import cli
@@ -57,7 +58,7 @@ def test_manifest_names_versions_backend_device_and_data(data, tmp_path):
                      "--run", "m"]) == 0
     manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
     assert {"python", "keras", "keras_tuner", "numpy", "xray_tuner"} <= set(manifest["versions"])
-    assert manifest["backend"] == "tensorflow" and manifest["device"].startswith(("CPU", "GPU"))
+    assert manifest["backend"] == keras.backend.backend() and manifest["device"].startswith(("CPU", "GPU"))
     assert set(manifest["data_fingerprint"]) == {"train", "validation", "test"}
     assert manifest["settings"]["seed"] == 0 and manifest["started"] and manifest["finished"]
     assert "search" in manifest["command"]

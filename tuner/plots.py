@@ -199,7 +199,7 @@ def plot_test(run: RunPaths) -> list[Path]:
                   color="white" if count > matrix.max() / 2 else "black")
     axes.set_xticks([0, 1], ["NORMAL", "PNEUMONIA"])
     axes.set_yticks([0, 1], ["NORMAL", "PNEUMONIA"])
-    axes.set(xlabel="predicted", ylabel="true", title=f"Confusion matrix, test set (images)")
+    axes.set(xlabel="predicted", ylabel="true", title="Confusion matrix, test set (images)")
     figure.suptitle(title, fontsize=7)
     confusion = _save(figure, plots / "test_confusion_matrix.png")
 

@@ -7,7 +7,6 @@ import os
 import shutil
 import sys
 import time
-import traceback
 import zlib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
