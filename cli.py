@@ -50,6 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--space", help="search space: cnn_depth or mobilenet_head (see `spaces`)")
     search.add_argument("--from-run", metavar="NAME", help="repeat an earlier run's exact settings, into a new run")
     _add_training_arguments(search)
+    distributed = search.add_argument_group("distributed search (Keras Tuner's chief/worker mode)")
+    distributed.add_argument("--workers", type=int, metavar="N",
+                             help="run the search with N worker processes on this machine (one GPU each if several)")
+    distributed.add_argument("--role", choices=("chief", "worker"),
+                             help="this process's part in a search spread over machines sharing --results-dir")
+    distributed.add_argument("--oracle", metavar="HOST:PORT",
+                             help="the chief's oracle address (the chief listens there; keep it on a trusted network)")
+    distributed.add_argument("--worker-id", metavar="ID", help="this worker's name (default: host and process id)")
 
     train = commands.add_parser("train", help="train one fixed configuration (e.g. a reference model) as a run")
     train.add_argument("--space", required=True, help="search space: cnn_depth or mobilenet_head")
@@ -146,7 +154,17 @@ def cmd_search(args: argparse.Namespace) -> None:
         raise UsageError("search needs --space NAME (cnn_depth or mobilenet_head) or --from-run NAME")
     else:
         settings = _settings_from_flags(args)
-    run = run_search(settings, command_line=args.command_line)
+    if args.workers is not None:
+        run = _search_with_local_workers(args, settings)
+    else:
+        distribution = None
+        if args.role:
+            from tuner.distributed import Distribution
+
+            distribution = Distribution.parse(args.role, args.oracle, args.worker_id)
+        run = run_search(settings, command_line=args.command_line, distribution=distribution)
+        if args.role == "worker":
+            return  # the chief reports
     _console().print(f"\nSearch finished: {run.directory}")
     print_report(run, 5, _console())
 
@@ -184,6 +202,40 @@ def _settings_from_flags(args: argparse.Namespace, fixed_hyperparameters: dict |
         mixed_precision=args.mixed_precision, max_failed_trials=args.max_failed_trials,
         deterministic=args.deterministic, overwrite=args.overwrite, show_progress=not args.quiet,
     )
+
+
+def _search_with_local_workers(args: argparse.Namespace, settings):
+    from tuner.distributed import run_local_workers
+    from tuner.search import clear_run_folder
+
+    if args.workers < 1:
+        raise UsageError(f"--workers {args.workers} must be at least 1")
+    if args.role:
+        raise UsageError("--workers starts its own chief and workers: leave out --role")
+    run = settings.run
+    if settings.overwrite:
+        clear_run_folder(run)  # here, once, before any process of the search writes into the run
+    # The children get this command's flags (a fixed run name, so that all join one run) and a role.
+    child_argv = [a for a in args.argv if a != "--overwrite"]
+    child_argv = _without_option(child_argv, "--workers") + (["--run", run.name] if not args.run else [])
+    code = run_local_workers(child_argv, run, args.workers, show_progress=not args.quiet)
+    if code != 0:
+        raise UsageError(f"the search's chief process failed (exit code {code}): see {run.directory / 'workers'}; "
+                         "run the same command again to resume")
+    return run
+
+
+def _without_option(argv: list[str], option: str) -> list[str]:
+    """argv without `option VALUE` (or `option=VALUE`)."""
+    kept, skip = [], False
+    for argument in argv:
+        if skip:
+            skip = False
+        elif argument == option:
+            skip = True
+        elif not argument.startswith(option + "="):
+            kept.append(argument)
+    return kept
 
 
 def _settings_from_earlier_run(args: argparse.Namespace):
@@ -280,7 +332,8 @@ COMMANDS = {"data": cmd_data, "spaces": cmd_spaces, "search": cmd_search, "train
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        args.command_line = shlex.join(["python", "cli.py", *(sys.argv[1:] if argv is None else argv)])
+        args.argv = list(sys.argv[1:] if argv is None else argv)
+        args.command_line = shlex.join(["python", "cli.py", *args.argv])
         COMMANDS[args.command](args)
     except UsageError as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)

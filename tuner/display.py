@@ -92,3 +92,48 @@ class SearchDisplay:
             table.add_row("best so far", f"trial {b['trial_id']}: score {b['score']:.4f} · recall {_fmt(b['recall'])} "
                                          f"at precision {_fmt(b['precision'])}")
         return Group(table, self.epochs)
+
+
+class WorkersDisplay:
+    """The live view of a search run by several worker processes, read from the run folder."""
+
+    def __init__(self, run, workers: dict, restarts: dict, enabled: bool = True) -> None:
+        self.run, self.workers, self.restarts = run, workers, restarts
+        self.started = time.monotonic()
+        self.live = Live(self._render(), console=stderr_console, refresh_per_second=2) if enabled else None
+
+    def __enter__(self) -> "WorkersDisplay":
+        if self.live:
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.live:
+            self.live.update(self._render())
+            self.live.__exit__(*exc)
+
+    def refresh(self) -> None:
+        if self.live:
+            self.live.update(self._render())
+
+    def _render(self):
+        from .trials import read_trial_records
+
+        records = read_trial_records(self.run)
+        completed = [r for r in records if r["status"] == "completed"]
+        best = max(completed, key=lambda r: r["score"], default=None)
+        elapsed = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - self.started))
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold")
+        table.add_column()
+        table.add_row("run", f"{self.run.name} · {len(self.workers)} workers · elapsed {elapsed}")
+        table.add_row("trials", f"{len(completed)} finished, {len(records) - len(completed)} failed")
+        if best:
+            table.add_row("best so far", f"trial {best['trial_id']} ({best.get('worker', '?')}): score "
+                                         f"{best['score']:.4f} · recall {_fmt(best['recall'])} at precision "
+                                         f"{_fmt(best['precision'])}")
+        for worker_id, process in self.workers.items():
+            state = "running" if process.poll() is None else f"exited ({process.returncode})"
+            restarts = f", restarted {self.restarts[worker_id]}×" if self.restarts[worker_id] else ""
+            table.add_row(worker_id, state + restarts)
+        return table

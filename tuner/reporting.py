@@ -17,7 +17,7 @@ METRIC_FORMATS = {"score": "{:.4f}", "recall": "{:.3f}", "precision": "{:.3f}", 
                   "roc_auc": "{:.3f}", "pr_auc": "{:.3f}"}
 JSON_FIELDS = ("rank", "trial_id", "status", "score", "recall", "precision", "threshold", "reachable", "roc_auc",
                "pr_auc", "accuracy", "val_loss", "epochs", "best_epoch", "seconds", "bracket", "round",
-               "parent_trial", "cached_features", "hyperparameters", "message")
+               "parent_trial", "cached_features", "worker", "hyperparameters", "message")
 
 
 def print_spaces(console: Console) -> None:
@@ -90,6 +90,10 @@ def print_report(run: RunPaths, top: int | None, console: Console) -> None:
     for column in ("recall", "precision", "threshold", "ROC-AUC", "PR-AUC", "epochs", "time"):
         table.add_column(column, justify="right")
     table.add_column("input")
+    workers = {trial.get("worker") for trial in trials}
+    distributed = len(workers) > 1 or (workers and workers != {"tuner0"} and workers != {None})
+    if distributed:
+        table.add_column("worker")
     table.add_column("status")
     for trial in shown:
         hps = trial.get("hyperparameters", {})
@@ -104,6 +108,7 @@ def print_report(run: RunPaths, top: int | None, console: Console) -> None:
             metric("recall"), metric("precision"), metric("threshold"), metric("roc_auc"), metric("pr_auc"),
             str(trial.get("epochs", "-")), f"{trial['seconds']:.0f}s" if trial.get("seconds") else "-",
             "features" if trial.get("cached_features") else "images",
+            *([trial.get("worker") or "-"] if distributed else []),
             status, style=None if completed else "red")
     console.print(table)
     _print_best(trials, floor, console)

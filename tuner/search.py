@@ -15,6 +15,7 @@ import numpy as np
 
 from .atomic import read_json, write_json
 from .dataset import Dataset, load_dataset
+from .distributed import log_event
 from .errors import UsageError
 from .runs import RunPaths, check_run_name
 from .settings import DataSettings
@@ -90,14 +91,27 @@ def make_space(settings: SearchSettings):
     return space_class(settings.data.image_size)
 
 
-def run_search(settings: SearchSettings, command_line: str | None = None) -> RunPaths:
-    """Run (or resume) a search; returns the run folder. `command_line` goes into the manifest."""
+def run_search(settings: SearchSettings, command_line: str | None = None, distribution=None) -> RunPaths:
+    """Run (or resume) a search; returns the run folder. `command_line` goes into the manifest.
+
+    With a `Distribution` this process is the chief (serves the oracle) or a worker (trains trials)
+    of a distributed search; see `tuner/distributed.py`.
+    """
     run = settings.run
+    command_line = command_line or " ".join(sys.argv)
     _check_results_writable(settings.results_dir)
-    with _run_lock(run):
+    if distribution is not None and distribution.role == "worker":
+        with _run_lock(run, run.directory / f".worker-{distribution.worker_id}.lock"):
+            _wait_for_chief_settings(settings)
+            distribution.apply()
+            _search(settings, load_dataset(settings.data), run, command_line, role="worker")
+        return run
+    with _run_lock(run, run.lock):
         _prepare_run_folder(settings)
         dataset = load_dataset(settings.data)
-        _search(settings, dataset, run, command_line or " ".join(sys.argv))
+        if distribution is not None:
+            distribution.apply()
+        _search(settings, dataset, run, command_line, role="chief" if distribution else "local")
     return run
 
 
@@ -113,16 +127,17 @@ def _check_results_writable(results_dir: Path) -> None:
 
 
 class _run_lock:
-    """One search process per run. The kernel drops the lock when its holder dies, so a lock
-    left by a killed process is simply taken over."""
+    """One search process per run (or per worker id). The kernel drops the lock when its holder
+    dies, so a lock left by a killed process is simply taken over."""
 
-    def __init__(self, run: RunPaths) -> None:
+    def __init__(self, run: RunPaths, path: Path) -> None:
         self.run = run
+        self.path = path
         self.descriptor: int | None = None
 
     def __enter__(self):
         self.run.directory.mkdir(parents=True, exist_ok=True)
-        self.descriptor = os.open(self.run.lock, os.O_RDWR | os.O_CREAT, 0o644)
+        self.descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(self.descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -141,20 +156,42 @@ class _run_lock:
 
 def _prepare_run_folder(settings: SearchSettings) -> None:
     run = settings.run
-    wanted = settings.to_dict()
     if run.settings.is_file() and not settings.overwrite:
-        stored = read_json(run.settings)
-        differing = [f"{key} ({stored.get(key)!r} → {wanted.get(key)!r})"
-                     for key in RESUME_KEYS if stored.get(key) != wanted.get(key)]
-        if differing:
-            raise UsageError(f"run {run.name!r} exists with other settings: {', '.join(differing)}; "
-                             "use the same settings to resume, another --run, or --overwrite to start over")
+        _check_same_settings(settings)
         return
     if settings.overwrite:
-        for entry in run.directory.iterdir():
-            if entry.name != run.lock.name:
-                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-    write_json(run.settings, wanted)
+        clear_run_folder(run)
+    write_json(run.settings, settings.to_dict())
+
+
+def _check_same_settings(settings: SearchSettings) -> None:
+    run, wanted = settings.run, settings.to_dict()
+    stored = read_json(run.settings)
+    differing = [f"{key} ({stored.get(key)!r} → {wanted.get(key)!r})"
+                 for key in RESUME_KEYS if stored.get(key) != wanted.get(key)]
+    if differing:
+        raise UsageError(f"run {run.name!r} exists with other settings: {', '.join(differing)}; "
+                         "use the same settings to resume, another --run, or --overwrite to start over")
+
+
+def clear_run_folder(run: RunPaths) -> None:
+    """--overwrite: everything of the run goes, but the locks held on it."""
+    if not run.directory.is_dir():
+        return
+    for entry in run.directory.iterdir():
+        if not entry.name.endswith(".lock"):
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+
+
+def _wait_for_chief_settings(settings: SearchSettings, timeout_seconds: float = 600) -> None:
+    """A worker starts with the chief or soon after: it waits for the run's settings, then checks them."""
+    deadline = time.monotonic() + timeout_seconds
+    while not settings.run.settings.is_file():
+        if time.monotonic() > deadline:
+            raise UsageError(f"no chief has started run {settings.run.name!r} in {settings.results_dir} "
+                             f"within {timeout_seconds:.0f} s: start `search --role chief` first")
+        time.sleep(1)
+    _check_same_settings(settings)
 
 
 def trial_seed(seed: int, trial_id: str) -> int:
@@ -163,7 +200,8 @@ def trial_seed(seed: int, trial_id: str) -> int:
     return zlib.crc32(f"{seed}:{trial_id}".encode()) % (2**31)
 
 
-def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_line: str) -> None:
+def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_line: str, role: str) -> None:
+    """`role`: "local" (one process does it all), "chief" (serves the oracle) or "worker" (trains)."""
     import keras
     import keras_tuner
     from keras_tuner.src import config as keras_tuner_config
@@ -184,12 +222,14 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
 
         enable_determinism()
     weights_sha256 = _weights_sha256(settings)
-    write_manifest(run.manifest, command_line, settings.to_dict(), data_fingerprint(dataset), weights_sha256,
-                   synthetic_data=settings.synthetic_data)
+    if role != "worker":
+        write_manifest(run.manifest, command_line, settings.to_dict(), data_fingerprint(dataset), weights_sha256,
+                       synthetic_data=settings.synthetic_data)
     if settings.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     space = make_space(settings)
-    inputs = _model_inputs(settings, space, dataset, weights_sha256)
+    # The chief only serves the oracle: it needs the space's declarations, not the data.
+    inputs = None if role == "chief" else _model_inputs(settings, space, dataset, weights_sha256)
     train, validation = dataset.side("train"), dataset.side("validation")
     train_rows, train_labels = train["row"].to_numpy(), train["label"].to_numpy()
     validation_labels = validation["label"].to_numpy()
@@ -205,6 +245,18 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
             hp = self.oracle.get_space()
             self.hypermodel.declare_hyperparameters(hp)
             self.oracle.update_space(hp)
+
+        def pre_create_trial(self):
+            # Hyperband answers IDLE while a round waits for other workers' trials: ask again in a
+            # second rather than in a busy loop that takes a core from the workers.
+            if getattr(self, "_idle", False):
+                time.sleep(1)
+            self._idle = True
+
+        def on_trial_begin(self, trial):
+            self._idle = False
+            log_event(run, self.tuner_id, "start", trial.trial_id)
+            super().on_trial_begin(trial)
 
         def run_trial(self, trial, *args, **kwargs):
             keras.utils.set_random_seed(trial_seed(settings.data.seed, trial.trial_id))
@@ -229,7 +281,9 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
 
         def on_trial_end(self, trial):
             record = _trial_record(trial, getattr(self, "_current", None), settings)
+            record["worker"] = self.tuner_id
             write_json(run.trial_record(trial.trial_id), record)
+            log_event(run, self.tuner_id, "end", trial.trial_id, status=record["status"])
             super().on_trial_end(trial)
             write_trials_table(run)
             display.trial_done(record)
@@ -239,7 +293,8 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
     common = dict(hypermodel=space, objective=keras_tuner.Objective(OBJECTIVE, direction="max"),
                   seed=settings.data.seed, directory=str(run.directory), project_name=run.keras_tuner.name,
                   overwrite=False, max_consecutive_failed_trials=settings.max_failed_trials)
-    with SearchDisplay(run.name, settings.precision_floor, enabled=settings.show_progress) as display:
+    show_progress = settings.show_progress and role != "chief"
+    with SearchDisplay(run.name, settings.precision_floor, enabled=show_progress) as display:
         if settings.fixed_hyperparameters is None:
             class XrayHyperband(RecordedTrials, keras_tuner.Hyperband):
                 pass
@@ -265,7 +320,8 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
                              f"are kept in {run.directory}: see `python cli.py report --run {run.name}` for the "
                              "reasons") from None
     write_trials_table(run)
-    mark_finished(run.manifest)
+    if role != "worker":
+        mark_finished(run.manifest)
 
 
 def _release_memory() -> None:

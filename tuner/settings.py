@@ -56,5 +56,5 @@ class DataSettings:
             raise UsageError(f"--val-fraction {self.val_fraction} is outside (0, 1): use e.g. 0.2")
         if self.limit is not None and self.limit < 1:
             raise UsageError(f"--limit {self.limit} must be at least 1 image per class")
-        if self.cache_dir is None:
-            object.__setattr__(self, "cache_dir", default_cache_dir())
+        object.__setattr__(self, "data_dir", Path(self.data_dir))
+        object.__setattr__(self, "cache_dir", Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir())

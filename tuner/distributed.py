@@ -1,0 +1,130 @@
+"""One search across several processes, GPUs or machines, with Keras Tuner's own distributed mode.
+
+A chief process serves the Hyperband oracle over gRPC; workers ask it for trials and write their
+results into the shared run folder. `--workers N` starts a chief and N workers on this machine,
+restarts a worker that dies (its trial is handed back to it, so it is trained again) and shows one
+progress display. Keras Tuner's gRPC channel has no authentication or encryption: keep the oracle
+on 127.0.0.1 or a trusted network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UsageError
+from .runs import RunPaths, check_run_name
+
+CLI = Path(__file__).resolve().parents[1] / "cli.py"
+MAX_RESTARTS_PER_WORKER = 3
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """This process's part in a distributed search."""
+
+    role: str  # "chief" or "worker"
+    host: str
+    port: int
+    worker_id: str = "chief"
+
+    @classmethod
+    def parse(cls, role: str, oracle: str | None, worker_id: str | None) -> "Distribution":
+        if not oracle:
+            raise UsageError(f"--role {role} needs --oracle HOST:PORT (the chief's address)")
+        host, _, port = oracle.rpartition(":")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise UsageError(f"--oracle {oracle!r} is not HOST:PORT: use e.g. 127.0.0.1:8000")
+        if role == "worker":
+            worker_id = check_run_name(worker_id or f"worker-{socket.gethostname()}-{os.getpid()}")
+            if "chief" in worker_id:
+                raise UsageError(f"--worker-id {worker_id!r} must not contain 'chief' (Keras Tuner reserves it)")
+        return cls(role, host or "127.0.0.1", int(port), "chief" if role == "chief" else worker_id)
+
+    def apply(self) -> None:
+        """Keras Tuner reads its distributed setting from these variables when a tuner is made."""
+        os.environ["KERASTUNER_TUNER_ID"] = self.worker_id
+        os.environ["KERASTUNER_ORACLE_IP"] = self.host
+        os.environ["KERASTUNER_ORACLE_PORT"] = str(self.port)
+
+
+def log_event(run: RunPaths, worker_id: str, event: str, trial_id: str, **details) -> None:
+    """One line per trial start and end in run/workers/<id>.jsonl: who ran what, when."""
+    path = run.directory / "workers" / f"{worker_id}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps({"time": time.time(), "event": event, "trial_id": trial_id, **details})
+    with open(path, "a", encoding="utf-8") as handle:  # one short O_APPEND write: never interleaved
+        handle.write(line + "\n")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _gpu_count() -> int:
+    if not shutil.which("nvidia-smi"):
+        return 0
+    listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True)
+    return sum(line.startswith("GPU ") for line in listing.stdout.splitlines()) if listing.returncode == 0 else 0
+
+
+def run_local_workers(argv: list[str], run: RunPaths, n_workers: int, show_progress: bool) -> int:
+    """Start a chief and `n_workers` workers here; wait for the search; return the chief's exit code."""
+    from .display import WorkersDisplay
+
+    port = _free_port()
+    oracle = f"127.0.0.1:{port}"
+    logs = run.directory / "workers"
+    logs.mkdir(parents=True, exist_ok=True)
+    gpus = _gpu_count()
+
+    def start(role: str, worker_id: str | None = None, index: int = 0) -> subprocess.Popen:
+        command = [sys.executable, str(CLI), *argv, "--quiet", "--role", role, "--oracle", oracle]
+        env = dict(os.environ)
+        if worker_id:
+            command += ["--worker-id", worker_id]
+            if gpus > 1:  # one GPU per worker
+                env["CUDA_VISIBLE_DEVICES"] = str(index % gpus)
+        log = open(logs / f"{worker_id or 'chief'}.log", "a", encoding="utf-8")
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+    chief = start("chief")
+    workers = {f"worker{i}": start("worker", f"worker{i}", i) for i in range(n_workers)}
+    restarts = {worker_id: 0 for worker_id in workers}
+    try:
+        with WorkersDisplay(run, workers, restarts, enabled=show_progress) as display:
+            while chief.poll() is None:
+                for index, (worker_id, process) in enumerate(workers.items()):
+                    code = process.poll()
+                    if code is None or code == 0:
+                        continue
+                    if restarts[worker_id] >= MAX_RESTARTS_PER_WORKER:
+                        raise UsageError(f"worker {worker_id} failed {restarts[worker_id] + 1} times: see "
+                                         f"{logs / (worker_id + '.log')}; run the same command to resume")
+                    # Its unfinished trial is still assigned to its id: the new process trains it again.
+                    restarts[worker_id] += 1
+                    workers[worker_id] = start("worker", worker_id, index)
+                display.refresh()
+                time.sleep(1)
+            for process in workers.values():
+                try:
+                    process.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+            display.refresh()
+    except BaseException:
+        for process in [chief, *workers.values()]:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        raise
+    return chief.returncode
