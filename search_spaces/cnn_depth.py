@@ -99,7 +99,8 @@ class CnnDepth(keras_tuner.HyperModel):
             x = keras.layers.GlobalAveragePooling2D(name="global_average")(x)
         x = keras.layers.Dense(values["dense_units"], activation="relu", name="hidden")(x)
         x = keras.layers.Dropout(values["dropout"], name="dropout")(x)
-        probability = keras.layers.Dense(1, activation="sigmoid", name="pneumonia")(x)
+        # float32 output, also under --mixed-precision
+        probability = keras.layers.Dense(1, activation="sigmoid", name="pneumonia", dtype="float32")(x)
         model = keras.Model(images, probability, name="cnn_depth")
         model.compile(
             optimizer=keras.optimizers.Adam(values["learning_rate"]),

@@ -254,7 +254,8 @@ class MobileNetHead(keras_tuner.HyperModel):
                 if number < values["hidden_layers"]:
                     x = dropout(x, f"dropout_after_hidden_{number}")
             x = dropout(x, "dropout_before_output")
-            return keras.layers.Dense(1, activation="sigmoid", name="pneumonia")(x)
+            # float32 output, also under --mixed-precision
+            return keras.layers.Dense(1, activation="sigmoid", name="pneumonia", dtype="float32")(x)
 
         return apply
 

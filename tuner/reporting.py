@@ -65,7 +65,7 @@ def _markdown(frame: pd.DataFrame) -> str:
     def cell(value) -> str:
         if value is None or (isinstance(value, float) and pd.isna(value)):
             return ""
-        return f"{value:.4g}" if isinstance(value, float) else str(value).replace("|", "\\|")
+        return f"{value:.6g}" if isinstance(value, float) else str(value).replace("|", "\\|")
 
     lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]

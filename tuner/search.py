@@ -233,7 +233,8 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
     train, validation = dataset.side("train"), dataset.side("validation")
     train_rows, train_labels = train["row"].to_numpy(), train["label"].to_numpy()
     validation_labels = validation["label"].to_numpy()
-    validation_inputs = make_sequence(inputs, validation["row"].to_numpy(), batch_size=VALIDATION_BATCH)
+    validation_inputs = None if inputs is None else make_sequence(inputs, validation["row"].to_numpy(),
+                                                                  batch_size=VALIDATION_BATCH)
     class_weights = dataset.class_weights()
 
     class RecordedTrials:
