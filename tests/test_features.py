@@ -42,7 +42,8 @@ def test_features_are_computed_once_then_reused(dataset, weights, tmp_path):
     assert second.computed_now == len(rows) - 10  # only the rows still missing
     assert load_features(backbone, Path(dataset.images.filename), rows, directory).computed_now == 0
     expected = backbone.predict(np.asarray(dataset.images[rows[:4]], np.float32), verbose=0)
-    np.testing.assert_allclose(second.features[rows[:4]], expected, atol=1e-5)
+    # float32 noise only: batch sizes differ (XLA on JAX sums in another order)
+    np.testing.assert_allclose(second.features[rows[:4]], expected, rtol=1e-4, atol=1e-4)
 
 
 def test_any_change_of_key_gives_another_cache(dataset, tmp_path):

@@ -161,3 +161,97 @@ def test_a_search_that_keeps_failing_stops_and_keeps_its_results(data, tmp_path,
     assert len(trials) == 2 and all(t["status"] == "failed" for t in trials)
     assert cli.main(["test", "--results-dir", str(results)]) == 2
     assert "no finished trial" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def finished(data, tmp_path_factory) -> Path:
+    """A finished tiny search, for the bad-input cases that need a run."""
+    results = tmp_path_factory.mktemp("finished")
+    assert cli.main(search_args(data, results, results / "cache", "r", "--max-epochs", "1")) == 0
+    return results
+
+
+def snapshot(folder: Path) -> dict:
+    return {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+@pytest.mark.parametrize("case, expected", [
+    (["search", "--space", "resnet"], "unknown space 'resnet'"),
+    (["search", "--space", "cnn_depth", "--precision-floor", "1.0"], "--precision-floor 1.0 is outside (0, 1)"),
+    (["search", "--space", "cnn_depth", "--precision-floor", "0"], "--precision-floor 0.0 is outside (0, 1)"),
+    (["search", "--space", "cnn_depth", "--max-epochs", "0"], "--max-epochs 0 must be at least 1"),
+    (["search", "--space", "cnn_depth", "--factor", "1"], "--factor 1 must be at least 2"),
+    (["search", "--space", "cnn_depth", "--image-size", "31"], "--image-size 31 is too small"),
+    (["search", "--space", "cnn_depth", "--run", "../escape"], "run name '../escape' is not allowed"),
+    (["search", "--space", "mobilenet_head", "--weights", "MISSING.h5"], "MISSING.h5"),
+    (["search", "--space", "mobilenet_head", "--weights", "NOT_HDF5.h5"], "HDF5"),
+    (["report", "--run", "nosuchrun"], "no run 'nosuchrun'"),
+    (["test", "--run", "nosuchrun"], "no run 'nosuchrun'"),
+    (["predict", "NOT_AN_IMAGE.jpeg"], "is not a readable image"),
+    (["predict", "MISSING.jpeg"], "not found"),
+    (["test", "--data", "EMPTY_DIR"], "has no train/ folder"),
+    (["test", "--data", "OTHER_DATA"], "(or its split) is not what run 'r' was searched on"),
+])
+def test_bad_input_is_one_line_exit_2_and_changes_nothing(case, expected, finished, data, tmp_path, capsys):
+    (tmp_path / "NOT_HDF5.h5").write_text("not hdf5")
+    (tmp_path / "NOT_AN_IMAGE.jpeg").write_text("not an image")
+    (tmp_path / "EMPTY_DIR").mkdir()
+    other = make_synthetic_dataset(tmp_path / "OTHER_DATA", seed=1, patients_per_class={"train": 16, "test": 5})
+    replacements = {"MISSING.h5": str(tmp_path / "MISSING.h5"), "NOT_HDF5.h5": str(tmp_path / "NOT_HDF5.h5"),
+                    "NOT_AN_IMAGE.jpeg": str(tmp_path / "NOT_AN_IMAGE.jpeg"), "MISSING.jpeg": str(tmp_path / "x.jpeg"),
+                    "EMPTY_DIR": str(tmp_path / "EMPTY_DIR"), "OTHER_DATA": str(other)}
+    argv = [replacements.get(arg, arg) for arg in case] + ["--results-dir", str(finished)]
+    if argv[0] == "search":
+        argv += ["--data", str(data), "--cache-dir", str(finished / "cache"), "--quiet"]
+    before = snapshot(finished)
+    capsys.readouterr()
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert expected in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert snapshot(finished) == before
+
+
+def test_no_runs_and_unwritable_results(data, tmp_path, capsys):
+    assert cli.main(["report", "--results-dir", str(tmp_path / "nothing")]) == 2
+    assert "no runs in" in capsys.readouterr().err
+    (tmp_path / "a_file").write_text("")
+    assert cli.main(search_args(data, tmp_path / "a_file" / "results", tmp_path / "cache")) == 2
+    assert "cannot be written" in capsys.readouterr().err
+
+
+def test_test_names_a_moved_data_folder(data, finished, tmp_path, capsys):
+    import shutil
+
+    moved = tmp_path / "moved"
+    shutil.copytree(data, moved)
+    run = RunPaths(finished / "r")
+    settings = json.loads(run.settings.read_text())
+    original = settings["data_dir"]
+    settings["data_dir"] = str(tmp_path / "gone")
+    run.settings.write_text(json.dumps(settings))
+    try:
+        assert cli.main(["test", "--results-dir", str(finished)]) == 2
+        assert f"the run's data folder {tmp_path / 'gone'} is gone: pass --data" in capsys.readouterr().err
+        assert cli.main(["test", "--results-dir", str(finished), "--data", str(moved), "--format", "json"]) == 0
+    finally:
+        settings["data_dir"] = original
+        run.settings.write_text(json.dumps(settings))
+
+
+def test_no_trial_reaching_the_floor_is_said_plainly_and_test_needs_a_trial(tmp_path, capsys):
+    run = RunPaths(tmp_path / "low")
+    run.directory.mkdir()
+    run.settings.write_text(json.dumps({"space": "cnn_depth", "precision_floor": 0.95, "image_size": 32, "seed": 0}))
+    trials = [{"rank": rank, "trial_id": trial_id, "status": "completed", "score": score, "reachable": False,
+               "recall": recall, "precision": precision, "threshold": 0.5, "roc_auc": 0.8, "pr_auc": 0.8,
+               "accuracy": 0.7, "epochs": 1, "best_epoch": 1, "seconds": 1.0, "initial_epoch": 0,
+               "hyperparameters": {"blocks": 2}}
+              for rank, (trial_id, score, recall, precision) in
+              enumerate([("0001", 1.3e-5, 0.6, 0.85), ("0000", 1.2e-5, 0.9, 0.8)], start=1)]
+    run.trials_json.write_text(json.dumps(trials))
+    assert cli.main(["report", "--results-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "No trial reached the precision floor 0.95" in out
+    assert "Best precision reached 0.850; best recall reached 0.900" in out
+    assert cli.main(["test", "--results-dir", str(tmp_path)]) == 2
+    assert "no trial of run 'low' reached the precision floor 0.95" in capsys.readouterr().err
