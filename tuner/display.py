@@ -16,8 +16,31 @@ def _fmt(value, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-class SearchDisplay:
-    """Owns one rich Live region on stderr; the search calls it at trial and epoch boundaries."""
+class _LiveView:
+    """One rich Live region on stderr, redrawn from `_render()`; nothing at all when disabled."""
+
+    live: Live | None = None
+
+    def __enter__(self):
+        if self.live:
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.live:
+            self.live.update(self._render())
+            self.live.__exit__(*exc)
+
+    def refresh(self) -> None:
+        if self.live:
+            self.live.update(self._render())
+
+    def _render(self):
+        raise NotImplementedError
+
+
+class SearchDisplay(_LiveView):
+    """The search calls it at trial and epoch boundaries."""
 
     def __init__(self, run_name: str, precision_floor: float, enabled: bool = True) -> None:
         self.run_name = run_name
@@ -33,43 +56,29 @@ class SearchDisplay:
         self.live = Live(self._render(), console=stderr_console, refresh_per_second=4,
                          transient=False) if enabled else None
 
-    def __enter__(self) -> "SearchDisplay":
-        if self.live:
-            self.live.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.live:
-            self.live.update(self._render())
-            self.live.__exit__(*exc)
-
     def trial_started(self, trial_id: str, bracket, round_, initial_epoch: int, epochs: int) -> None:
         self.trial = {"id": trial_id, "bracket": bracket, "round": round_,
                       "initial_epoch": initial_epoch, "epochs": epochs}
         self.last_epoch = {}
-        self._refresh()
+        self.refresh()
 
     def epoch_started(self, epoch: int, batches: int) -> None:
         self.epochs.reset(self.epoch_task, total=batches,
                           description=f"epoch {epoch + 1}/{self.trial.get('epochs', '?')}")
-        self._refresh()
+        self.refresh()
 
     def batch_done(self) -> None:
         self.epochs.advance(self.epoch_task)
 
     def epoch_done(self, epoch: int, metrics: dict) -> None:
         self.last_epoch = dict(metrics, epoch=epoch + 1)
-        self._refresh()
+        self.refresh()
 
     def trial_done(self, record: dict) -> None:
         self.trials_done += 1
         if record.get("status") == "completed" and (self.best is None or record["score"] > self.best["score"]):
             self.best = record
-        self._refresh()
-
-    def _refresh(self) -> None:
-        if self.live:
-            self.live.update(self._render())
+        self.refresh()
 
     def _render(self):
         elapsed = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - self.started))
@@ -94,27 +103,13 @@ class SearchDisplay:
         return Group(table, self.epochs)
 
 
-class WorkersDisplay:
+class WorkersDisplay(_LiveView):
     """The live view of a search run by several worker processes, read from the run folder."""
 
     def __init__(self, run, workers: dict, restarts: dict, enabled: bool = True) -> None:
         self.run, self.workers, self.restarts = run, workers, restarts
         self.started = time.monotonic()
         self.live = Live(self._render(), console=stderr_console, refresh_per_second=2) if enabled else None
-
-    def __enter__(self) -> "WorkersDisplay":
-        if self.live:
-            self.live.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.live:
-            self.live.update(self._render())
-            self.live.__exit__(*exc)
-
-    def refresh(self) -> None:
-        if self.live:
-            self.live.update(self._render())
 
     def _render(self):
         from .trials import read_trial_records
