@@ -167,7 +167,8 @@ def test_a_search_that_keeps_failing_stops_and_keeps_its_results(data, tmp_path,
 def finished(data, tmp_path_factory) -> Path:
     """A finished tiny search, for the bad-input cases that need a run."""
     results = tmp_path_factory.mktemp("finished")
-    assert cli.main(search_args(data, results, results / "cache", "r", "--max-epochs", "1")) == 0
+    cache = tmp_path_factory.mktemp("finished-cache")  # outside the results: a cache may change, results not
+    assert cli.main(search_args(data, results, cache, "r", "--max-epochs", "1")) == 0
     return results
 
 
@@ -202,7 +203,7 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(case, expected, finish
                     "EMPTY_DIR": str(tmp_path / "EMPTY_DIR"), "OTHER_DATA": str(other)}
     argv = [replacements.get(arg, arg) for arg in case] + ["--results-dir", str(finished)]
     if argv[0] == "search":
-        argv += ["--data", str(data), "--cache-dir", str(finished / "cache"), "--quiet"]
+        argv += ["--data", str(data), "--cache-dir", str(tmp_path / "cache"), "--quiet"]
     before = snapshot(finished)
     capsys.readouterr()
     assert cli.main(argv) == 2
