@@ -104,6 +104,8 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-feature-cache", dest="feature_cache", action="store_false",
                         help="mobilenet_head: run the backbone in every epoch instead of caching its features")
     parser.add_argument("--mixed-precision", action="store_true", help="float16 compute (for GPUs)")
+    parser.add_argument("--tensorboard", action="store_true",
+                        help="per-trial TensorBoard logs in results/<run>/tensorboard (TensorFlow backend)")
     parser.add_argument("--deterministic", action="store_true",
                         help="the backend's deterministic ops (slower; identical results on a GPU too)")
     parser.add_argument("--max-failed-trials", type=int, default=3, metavar="N",
@@ -200,13 +202,14 @@ def _settings_from_flags(args: argparse.Namespace, fixed_hyperparameters: dict |
         max_epochs=args.max_epochs, factor=args.factor, hyperband_iterations=args.hyperband_iterations,
         batch_size=args.batch_size, weights=weights, feature_cache=args.feature_cache,
         mixed_precision=args.mixed_precision, max_failed_trials=args.max_failed_trials,
-        deterministic=args.deterministic, overwrite=args.overwrite, show_progress=not args.quiet,
+        deterministic=args.deterministic, tensorboard=args.tensorboard, overwrite=args.overwrite,
+        show_progress=not args.quiet,
     )
 
 
 def _search_with_local_workers(args: argparse.Namespace, settings):
     from tuner.distributed import run_local_workers
-    from tuner.search import clear_run_folder
+    from tuner.runs import clear_run_folder
 
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers} must be at least 1")

@@ -158,3 +158,15 @@ def test_plots_are_written_as_valid_pngs_without_a_display(finished_run, capsys)
             assert image.format == "PNG" and image.size == size
     with Image.open(plots / "hyperparameters.png") as image:
         assert image.format == "PNG" and image.size[0] >= 600
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorBoard logs need TensorFlow")
+def test_tensorboard_logs_per_trial(synthetic_data, tmp_path):
+    results = tmp_path / "results"
+    assert cli.main(["search", "--space", "cnn_depth", "--data", str(synthetic_data), "--image-size", "32",
+                     "--max-epochs", "1", "--run", "tb", "--results-dir", str(results), "--cache-dir",
+                     str(tmp_path / "cache"), "--quiet", "--tensorboard"]) == 0
+    trials = json.loads((results / "tb" / "trials.json").read_text())
+    logs = results / "tb" / "tensorboard"
+    for trial in trials:  # Keras Tuner's per-trial folders, with the HParams view's events
+        assert list((logs / trial["trial_id"]).rglob("events.out.tfevents.*"))

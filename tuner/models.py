@@ -31,7 +31,7 @@ def settings_from_run(run: RunPaths, data_dir: Path | None = None):
         weights=stored["weights"], feature_cache=stored["feature_cache"],
         mixed_precision=stored.get("mixed_precision", False), max_failed_trials=stored.get("max_failed_trials", 3),
         deterministic=stored.get("deterministic", False),
-        fixed_hyperparameters=stored.get("fixed_hyperparameters"),
+        fixed_hyperparameters=stored.get("fixed_hyperparameters"), tensorboard=stored.get("tensorboard", False),
     )
 
 

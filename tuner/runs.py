@@ -11,7 +11,10 @@ results/<run>/
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,3 +107,51 @@ def list_runs(results_dir: Path) -> list[RunPaths]:
     if not results_dir.is_dir():
         return []
     return [RunPaths(path.parent) for path in results_dir.glob("*/settings.json")]
+
+
+def check_results_writable(results_dir: Path) -> None:
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+        probe = results_dir / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise UsageError(f"results folder {results_dir} cannot be written ({error.strerror}): "
+                         "pass --results-dir to a writable folder") from None
+
+
+class RunLock:
+    """One search process per run (or per worker id). The kernel drops the lock when its holder
+    dies, so a lock left by a killed process is simply taken over."""
+
+    def __init__(self, run: RunPaths, path: Path) -> None:
+        self.run = run
+        self.path = path
+        self.descriptor: int | None = None
+
+    def __enter__(self):
+        self.run.directory.mkdir(parents=True, exist_ok=True)
+        self.descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(self.descriptor, 64).decode(errors="replace").strip() or "another process"
+            os.close(self.descriptor)
+            raise UsageError(f"run {self.run.name!r} is being searched by process {holder}: wait for it, "
+                             "or use another --run") from None
+        os.ftruncate(self.descriptor, 0)
+        os.write(self.descriptor, str(os.getpid()).encode())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        fcntl.flock(self.descriptor, fcntl.LOCK_UN)
+        os.close(self.descriptor)
+
+
+def clear_run_folder(run: RunPaths) -> None:
+    """--overwrite: everything of the run goes, but the locks held on it."""
+    if not run.directory.is_dir():
+        return
+    for entry in run.directory.iterdir():
+        if not entry.name.endswith(".lock"):
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()

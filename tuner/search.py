@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
-import shutil
 import sys
 import time
 import zlib
@@ -17,7 +15,7 @@ from .atomic import read_json, write_json
 from .dataset import Dataset, load_dataset
 from .distributed import log_event
 from .errors import UsageError
-from .runs import RunPaths, check_run_name
+from .runs import RunLock, RunPaths, check_results_writable, check_run_name, clear_run_folder
 from .settings import DataSettings
 
 OBJECTIVE = "val_score"
@@ -44,6 +42,7 @@ class SearchSettings:
     mixed_precision: bool = False
     max_failed_trials: int = 3
     deterministic: bool = False
+    tensorboard: bool = False  # per-trial TensorBoard logs with Keras Tuner's hyperparameter view
     # `train`: one fixed point of the space (e.g. a reference model) instead of a Hyperband search.
     fixed_hyperparameters: dict | None = None
     overwrite: bool = False
@@ -67,6 +66,8 @@ class SearchSettings:
             raise UsageError(f"--batch-size {self.batch_size} must be at least 1")
         if self.max_failed_trials < 1:
             raise UsageError(f"--max-failed-trials {self.max_failed_trials} must be at least 1")
+        if self.tensorboard and os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+            raise UsageError("--tensorboard needs the TensorFlow backend: unset KERAS_BACKEND or drop --tensorboard")
 
     @property
     def run(self) -> RunPaths:
@@ -99,59 +100,20 @@ def run_search(settings: SearchSettings, command_line: str | None = None, distri
     """
     run = settings.run
     command_line = command_line or " ".join(sys.argv)
-    _check_results_writable(settings.results_dir)
+    check_results_writable(settings.results_dir)
     if distribution is not None and distribution.role == "worker":
-        with _run_lock(run, run.directory / f".worker-{distribution.worker_id}.lock"):
+        with RunLock(run, run.directory / f".worker-{distribution.worker_id}.lock"):
             _wait_for_chief_settings(settings)
             distribution.apply()
             _search(settings, load_dataset(settings.data), run, command_line, role="worker")
         return run
-    with _run_lock(run, run.lock):
+    with RunLock(run, run.lock):
         _prepare_run_folder(settings)
         dataset = load_dataset(settings.data)
         if distribution is not None:
             distribution.apply()
         _search(settings, dataset, run, command_line, role="chief" if distribution else "local")
     return run
-
-
-def _check_results_writable(results_dir: Path) -> None:
-    try:
-        results_dir.mkdir(parents=True, exist_ok=True)
-        probe = results_dir / f".write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as error:
-        raise UsageError(f"results folder {results_dir} cannot be written ({error.strerror}): "
-                         "pass --results-dir to a writable folder") from None
-
-
-class _run_lock:
-    """One search process per run (or per worker id). The kernel drops the lock when its holder
-    dies, so a lock left by a killed process is simply taken over."""
-
-    def __init__(self, run: RunPaths, path: Path) -> None:
-        self.run = run
-        self.path = path
-        self.descriptor: int | None = None
-
-    def __enter__(self):
-        self.run.directory.mkdir(parents=True, exist_ok=True)
-        self.descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self.descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(self.descriptor, 64).decode(errors="replace").strip() or "another process"
-            os.close(self.descriptor)
-            raise UsageError(f"run {self.run.name!r} is being searched by process {holder}: wait for it, "
-                             "or use another --run") from None
-        os.ftruncate(self.descriptor, 0)
-        os.write(self.descriptor, str(os.getpid()).encode())
-        return self
-
-    def __exit__(self, *exc) -> None:
-        fcntl.flock(self.descriptor, fcntl.LOCK_UN)
-        os.close(self.descriptor)
 
 
 def _prepare_run_folder(settings: SearchSettings) -> None:
@@ -172,15 +134,6 @@ def _check_same_settings(settings: SearchSettings) -> None:
     if differing:
         raise UsageError(f"run {run.name!r} exists with other settings: {', '.join(differing)}; "
                          "use the same settings to resume, another --run, or --overwrite to start over")
-
-
-def clear_run_folder(run: RunPaths) -> None:
-    """--overwrite: everything of the run goes, but the locks held on it."""
-    if not run.directory.is_dir():
-        return
-    for entry in run.directory.iterdir():
-        if not entry.name.endswith(".lock"):
-            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
 
 def _wait_for_chief_settings(settings: SearchSettings, timeout_seconds: float = 600) -> None:
@@ -276,6 +229,9 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
                 keras.callbacks.EarlyStopping(monitor=OBJECTIVE, mode="max", patience=5),
                 DisplayCallback(display, len(train_batches), metrics),
             ]
+            if settings.tensorboard:
+                # Keras Tuner gives each trial its own log folder and adds its HParams callback.
+                kwargs["callbacks"].append(keras.callbacks.TensorBoard(log_dir=str(run.directory / "tensorboard")))
             kwargs["verbose"] = 0
             kwargs.setdefault("epochs", settings.max_epochs)  # Hyperband sets its own per trial
             return super().run_trial(trial, train_batches, *args, **kwargs)
