@@ -52,7 +52,8 @@ def main() -> None:
                                       "--weights", str(tmp / "missing.h5")]),
             ("weights file not HDF5", ["search", "--space", "mobilenet_head", "--data", str(data),
                                        "--weights", str(tmp / "not_hdf5.h5")]),
-            ("results folder that cannot be written", [*search, "--results-dir", str(tmp / "a_file" / "results")]),
+            ("results folder that cannot be written", ["search", "--space", "cnn_depth", "--data", str(data),
+                                                       "--results-dir", str(tmp / "a_file" / "results")]),
             ("no runs at all", ["report", "--results-dir", str(tmp / "no_results")]),
             ("unknown run", ["report", "--results-dir", str(results), "--run", "nosuchrun"]),
             ("test on a run with no finished trial", ["test", "--results-dir", str(results), "--run", "unfinished"]),
@@ -72,7 +73,8 @@ def main() -> None:
             assert completed.returncode == 2 and message, (title, completed.returncode, completed.stderr)
             shown = " ".join(argv).replace(str(tmp), "$TMP").replace(str(REPO.parent), "..")
             text = message[-1].replace(str(tmp), "$TMP").replace(str(REPO.parent), "..")
-            lines.append(f"| {title} | `python cli.py {shown}` | `{text}` |")
+            # Double backticks: the messages quote commands in single ones.
+            lines.append(f"| {title} | `python cli.py {shown}` | `` {text} `` |")
     lines += ["", "Also covered by tests (their messages depend on the run): resuming a run with other settings "
               "(names each differing setting), a second search on a running run (names the process), `test` when the "
               "run's data folder has moved or its contents changed (names the folder; `--data` overrides), "
