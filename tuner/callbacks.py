@@ -50,8 +50,7 @@ class ValidationMetrics(_SharedAcrossCopies, keras.callbacks.Callback):
             "epoch": epoch + 1, "loss": float(logs.get("loss", np.nan)), "learning_rate": learning_rate,
             "seconds": time.monotonic() - self._epoch_started,
             **{name: metrics[name] for name in ("score", "reachable", "recall", "precision", "threshold",
-                                                 "roc_auc", "pr_auc", "accuracy", "loss")
-               if name != "loss"},
+                                                 "roc_auc", "pr_auc", "accuracy")},
             "val_loss": metrics["loss"],
         })
 

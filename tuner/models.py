@@ -11,28 +11,16 @@ from pathlib import Path
 
 from .errors import UsageError
 from .runs import RunPaths
-from .settings import DataSettings
 
 
 def settings_from_run(run: RunPaths, data_dir: Path | None = None):
     """The run's SearchSettings (its data folder replaced by `data_dir` when given)."""
+    from dataclasses import replace
+
     from .search import SearchSettings
 
-    stored = run.read_settings()
-    data = DataSettings(
-        data_dir=Path(data_dir or stored["data_dir"]), image_size=stored["image_size"],
-        val_fraction=stored["val_fraction"], seed=stored["seed"], limit=stored["limit"],
-        cache_dir=Path(stored["cache_dir"]),
-    )
-    return SearchSettings(
-        space=stored["space"], data=data, results_dir=run.directory.parent, run_name=run.name,
-        precision_floor=stored["precision_floor"], max_epochs=stored["max_epochs"], factor=stored["factor"],
-        hyperband_iterations=stored["hyperband_iterations"], batch_size=stored["batch_size"],
-        weights=stored["weights"], feature_cache=stored["feature_cache"],
-        mixed_precision=stored.get("mixed_precision", False), max_failed_trials=stored.get("max_failed_trials", 3),
-        deterministic=stored.get("deterministic", False),
-        fixed_hyperparameters=stored.get("fixed_hyperparameters"), tensorboard=stored.get("tensorboard", False),
-    )
+    settings = SearchSettings.from_dict(run.read_settings(), results_dir=run.directory.parent, data_dir=data_dir)
+    return replace(settings, run_name=run.name)  # the folder's name, should it have been renamed
 
 
 def load_trial_model(run: RunPaths, settings, trial_id: str, hyperparameters: dict):

@@ -6,7 +6,7 @@ import os
 import sys
 import time
 import zlib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +76,16 @@ class SearchSettings:
     @property
     def uses_feature_cache(self) -> bool:
         return self.space == "mobilenet_head" and self.feature_cache
+
+    @classmethod
+    def from_dict(cls, stored: dict, results_dir: Path, data_dir: Path | None = None) -> "SearchSettings":
+        """The inverse of `to_dict`: a run's stored settings (its data folder moved to `data_dir` if given)."""
+        data_names = {f.name for f in fields(DataSettings)}
+        data = DataSettings(**{name: value for name, value in stored.items() if name in data_names})
+        if data_dir is not None:
+            data = replace(data, data_dir=Path(data_dir))
+        own = {f.name for f in fields(cls)} - {"data", "results_dir", "show_progress", "overwrite"}
+        return cls(data=data, results_dir=results_dir, **{name: stored[name] for name in own if name in stored})
 
     def to_dict(self) -> dict:
         values = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("data", "show_progress", "overwrite")}
@@ -213,10 +223,11 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
             super().on_trial_begin(trial)
 
         def run_trial(self, trial, *args, **kwargs):
-            keras.utils.set_random_seed(trial_seed(settings.data.seed, trial.trial_id))
+            seed = trial_seed(settings.data.seed, trial.trial_id)
+            keras.utils.set_random_seed(seed)
             hp_values = trial.hyperparameters.values
             train_batches = make_sequence(inputs, train_rows, train_labels, batch_size=settings.batch_size,
-                                          shuffle=True, seed=trial_seed(settings.data.seed, trial.trial_id),
+                                          shuffle=True, seed=seed,
                                           class_weights=class_weights)
             metrics = ValidationMetrics(validation_inputs, validation_labels, settings.precision_floor)
             self._current = {"metrics": metrics, "started": time.monotonic()}

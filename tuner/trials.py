@@ -5,17 +5,11 @@ Reads only JSON (no Keras), so `report` starts instantly.
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 
 from .atomic import atomic_path, read_json, write_json
 from .objective import rank_trials
 from .runs import RunPaths
-
-METRIC_COLUMNS = ("score", "reachable", "recall", "precision", "threshold", "roc_auc", "pr_auc", "accuracy",
-                  "val_loss", "epochs", "best_epoch", "seconds")
-
 
 def read_trial_records(run: RunPaths) -> list[dict]:
     if not run.trial_records.is_dir():
@@ -53,7 +47,3 @@ def read_trials_table(run: RunPaths) -> list[dict]:
     if not run.trials_json.is_file():
         return []
     return read_json(run.trials_json)
-
-
-def dumps(records: list[dict]) -> str:
-    return json.dumps(records, indent=2)
