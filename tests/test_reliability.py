@@ -81,6 +81,18 @@ def test_killed_search_resumes_to_the_same_trials(data, tmp_path, uninterrupted)
     assert not list(run.directory.rglob("*.tmp*")), "temporary files left behind"
 
 
+def test_resume_removes_what_a_kill_mid_write_left(data, tmp_path):
+    args = search_args(data, tmp_path / "results", tmp_path / "cache", "r", "--max-epochs", "1")
+    assert cli.main(args) == 0
+    run = RunPaths(tmp_path / "results" / "r")
+    leftover = run.trial_records / ".0000.json.abcd1234.tmp.json"
+    leftover.write_text('{"trial_id": ')  # as a kill between write and rename leaves it
+    table = run.trials_json.read_text()
+    assert cli.main(args) == 0
+    assert not leftover.exists()
+    assert run.trials_json.read_text() == table
+
+
 def test_second_search_on_the_same_run_is_refused(data, tmp_path, capsys):
     args = search_args(data, tmp_path / "results", tmp_path / "cache")
     process = start_search(args)

@@ -32,6 +32,15 @@ def atomic_path(path: Path) -> Iterator[Path]:
             os.unlink(temporary)
 
 
+def remove_leftovers(directory: Path) -> list[Path]:
+    """Delete the temporary files that writes cut short by a kill left in `directory` (recursively).
+    Call it only while no writer is at work there (a search does it under its run lock)."""
+    leftovers = [path for path in Path(directory).rglob(".*.tmp*") if path.is_file()]
+    for path in leftovers:
+        path.unlink()
+    return leftovers
+
+
 def write_text(path: Path, text: str) -> None:
     with atomic_path(path) as temporary:
         with open(temporary, "w", encoding="utf-8") as handle:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import read_json, write_json
+from .atomic import read_json, remove_leftovers, write_json
 from .dataset import Dataset, load_dataset
 from .distributed import log_event
 from .errors import UsageError
@@ -130,6 +130,9 @@ def _prepare_run_folder(settings: SearchSettings) -> None:
     run = settings.run
     if run.settings.is_file() and not settings.overwrite:
         _check_same_settings(settings)
+        # A kill mid-write leaves the old file whole and a temporary beside it; the oracle (and so
+        # any worker) starts only after this, so nothing is writing yet.
+        remove_leftovers(run.directory)
         return
     if settings.overwrite:
         clear_run_folder(run)
