@@ -98,7 +98,8 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-epochs", type=int, default=20, help="Hyperband's most epochs per model (default 20)")
     parser.add_argument("--factor", type=int, default=3, help="Hyperband's reduction factor (default 3)")
     parser.add_argument("--hyperband-iterations", type=int, default=1, help="Hyperband iterations (default 1)")
-    parser.add_argument("--batch-size", type=int, default=32, help="training batch size (default 32)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="training batch size (default: the space's, 32 for cnn_depth, 128 for mobilenet_head)")
     parser.add_argument("--weights", default="imagenet",
                         help="MobileNetV2 weights: imagenet (download), a local .h5 PATH, or none")
     parser.add_argument("--no-feature-cache", dest="feature_cache", action="store_false",
@@ -187,6 +188,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def _settings_from_flags(args: argparse.Namespace, fixed_hyperparameters: dict | None = None,
                          name: str | None = None):
+    from search_spaces import get_space_class
     from tuner.runs import default_run_name
     from tuner.search import SearchSettings
 
@@ -200,7 +202,8 @@ def _settings_from_flags(args: argparse.Namespace, fixed_hyperparameters: dict |
         run_name=args.run or default_run_name(f"{args.space}-{name}" if name else args.space),
         precision_floor=args.precision_floor, fixed_hyperparameters=fixed_hyperparameters,
         max_epochs=args.max_epochs, factor=args.factor, hyperband_iterations=args.hyperband_iterations,
-        batch_size=args.batch_size, weights=weights, feature_cache=args.feature_cache,
+        batch_size=get_space_class(args.space).batch_size if args.batch_size is None else args.batch_size,
+        weights=weights, feature_cache=args.feature_cache,
         mixed_precision=args.mixed_precision, max_failed_trials=args.max_failed_trials,
         deterministic=args.deterministic, tensorboard=args.tensorboard, overwrite=args.overwrite,
         show_progress=not args.quiet,

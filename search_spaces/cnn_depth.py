@@ -46,6 +46,7 @@ class CnnDepth(keras_tuner.HyperModel):
 
     name = "cnn_depth"
     description = "CNN from scratch: 2-6 conv blocks, filter width and growth, dense head"
+    batch_size = 32  # the default --batch-size: the reference experiment's
 
     def __init__(self, image_size: int) -> None:
         if image_size < MIN_IMAGE_SIZE:

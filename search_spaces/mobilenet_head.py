@@ -17,6 +17,7 @@ import keras
 import keras_tuner
 
 from tuner.errors import UsageError
+from tuner.features import FEATURE_DTYPE
 
 MIN_IMAGE_SIZE = 32  # the smallest input MobileNetV2 accepts
 FEATURE_CHANNELS = 1280  # MobileNetV2's last 1x1 convolution at alpha 1.0
@@ -148,6 +149,10 @@ class MobileNetHead(keras_tuner.HyperModel):
 
     name = "mobilenet_head"
     description = "Frozen MobileNetV2 (ImageNet) + dense head: pooling, 1-3 layers, dropouts"
+    # The default --batch-size. On cached features a Flatten head's step costs mostly its Adam update
+    # of up to 32M weights, whatever the batch: on 2 CPU cores an epoch of 600 feature maps takes
+    # 3.4 s at batch 32 and 1.2 s at 128 (docs/benchmarks.md).
+    batch_size = 128
 
     def __init__(
         self, image_size: int, weights: str | None, use_feature_cache: bool = True
@@ -275,8 +280,25 @@ class MobileNetHead(keras_tuner.HyperModel):
         prediction.
         """
         images = keras.Input((self.image_size, self.image_size, 3), name="images")
-        probability = head(self.backbone()(images))
+        features = StorageRounding(FEATURE_DTYPE.__name__, name="feature_cache_rounding")(self.backbone()(images))
+        probability = head(features)
         return keras.Model(images, probability, name="mobilenet_head_full")
+
+
+@keras.saving.register_keras_serializable(package="xray_tuner")
+class StorageRounding(keras.layers.Layer):
+    """Rounds features to the feature cache's storage type and back: a head trained on cached
+    features then sees the same numbers when joined to the backbone."""
+
+    def __init__(self, storage_dtype: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.storage_dtype = storage_dtype
+
+    def call(self, features):
+        return keras.ops.cast(keras.ops.cast(features, self.storage_dtype), features.dtype)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "storage_dtype": self.storage_dtype}
 
 
 def _declare_dropout(
@@ -302,16 +324,8 @@ def _load_weights(mobilenet: keras.Model, path: str) -> None:
         ) from error
 
 
-# XLA-compiled training steps pay for their compile time only on large heads. Measured on 2 CPU
-# cores, 600 cached feature maps, 2 epochs + validation: a Flatten head of 512 units (32M weights)
-# 4.5 s with XLA against 6.3 s without; one of 32 units (2M) 2.0 s with against 1.1 s without.
-JIT_MIN_WEIGHTS = 3_000_000
-
-
 def _compile(model: keras.Model, learning_rate: float) -> None:
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy",
-                  jit_compile="auto" if _trainable_weights(model) >= JIT_MIN_WEIGHTS else False)
+    # jit_compile stays Keras' "auto": XLA on a GPU, not on a CPU, where it made this search 2.5x
+    # slower (its random numbers for Dropout on 62,720 flattened features are slow; benchmarks.md).
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy")
 
-
-def _trainable_weights(model: keras.Model) -> int:
-    return sum(math.prod(weight.shape) for weight in model.trainable_weights)

@@ -17,11 +17,12 @@ os.umask(_UMASK)
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path` (same suffix, for writers that check it); on success
-    it replaces `path` in one rename."""
+    """Yield a temporary path beside `path` (same suffixes, e.g. `.weights.h5`, for writers that
+    check them); on success it replaces `path` in one rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    suffixes = "".join(path.suffixes)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffixes}", dir=path.parent)
     os.close(descriptor)
     try:
         yield Path(temporary)

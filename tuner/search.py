@@ -181,7 +181,7 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
     from .manifest import mark_finished, write_manifest
 
     keras_tuner_config.DEBUG = False  # failed trials are recorded with their reason, not printed
-    _make_keras_tuner_writes_atomic()
+    _patch_keras_tuner()
     keras.utils.set_random_seed(settings.data.seed)
     if settings.deterministic:
         from .backends import enable_determinism
@@ -309,14 +309,19 @@ def _release_memory() -> None:
         pass
 
 
-def _make_keras_tuner_writes_atomic() -> None:
+def _patch_keras_tuner() -> None:
     """Keras Tuner saves its oracle and trials with plain writes: a kill mid-write would leave a
-    truncated oracle.json that no resume can read. Route them through our atomic writer."""
+    truncated oracle.json that no resume can read. Route them through our atomic writer; and write
+    each trial's best-epoch checkpoint once, atomically (see `best_epoch_in_memory`)."""
     import json
 
     from keras_tuner.src import utils as keras_tuner_utils
+    from keras_tuner.src.engine import tuner_utils
 
     from .atomic import write_text
+    from .callbacks import best_epoch_in_memory
+
+    tuner_utils.SaveBestEpoch = best_epoch_in_memory()
 
     def save_json(path, obj) -> str:
         text = json.dumps(obj)
