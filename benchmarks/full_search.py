@@ -28,7 +28,8 @@ def main() -> None:
             "--image-size", args.image_size, "--max-epochs", args.max_epochs, "--run", "benchmark-full",
             "--results-dir", args.results_dir, "--cache-dir", args.cache_dir or scratch, "--quiet", "--overwrite")
     print(f"machine: {machine()}")
-    print(f"full search: {seconds / 60:.1f} min wall, peak resident memory {peak_gib:.2f} GiB")
+    print(f"full search: {seconds:.0f} s = {seconds / 60:.1f} min wall, "
+          f"peak resident memory {peak_gib:.2f} GiB = {peak_gib * 2**30 / 1e9:.2f} GB")
 
 
 if __name__ == "__main__":

@@ -151,7 +151,7 @@ class MobileNetHead(keras_tuner.HyperModel):
     description = "Frozen MobileNetV2 (ImageNet) + dense head: pooling, 1-3 layers, dropouts"
     # The default --batch-size. On cached features a Flatten head's step costs mostly its Adam update
     # of up to 32M weights, whatever the batch: on 2 CPU cores an epoch of 600 feature maps takes
-    # 3.4 s at batch 32 and 1.2 s at 128 (docs/benchmarks.md).
+    # 3.4-5.2 s at batch 32 and 1.0-2.2 s at 128 (docs/benchmarks.md).
     batch_size = 128
 
     def __init__(
@@ -268,7 +268,7 @@ class MobileNetHead(keras_tuner.HyperModel):
         if self.use_feature_cache:
             return self.build_head(hp)
         images = keras.Input((self.image_size, self.image_size, 3), name="images")
-        probability = self._head_layers(hp)(self.backbone()(images))
+        probability = self._head_layers(hp)(self._head_inputs(images))
         model = keras.Model(images, probability, name="mobilenet_head_end_to_end")
         _compile(model, self.declare(hp)["learning_rate"])
         return model
@@ -280,15 +280,17 @@ class MobileNetHead(keras_tuner.HyperModel):
         prediction.
         """
         images = keras.Input((self.image_size, self.image_size, 3), name="images")
-        features = StorageRounding(FEATURE_DTYPE.__name__, name="feature_cache_rounding")(self.backbone()(images))
-        probability = head(features)
-        return keras.Model(images, probability, name="mobilenet_head_full")
+        return keras.Model(images, head(self._head_inputs(images)), name="mobilenet_head_full")
+
+    def _head_inputs(self, images):
+        """The backbone's features as every head sees them: rounded as the feature cache stores
+        them, with the cache or without, so that both ways train the same model."""
+        return StorageRounding(FEATURE_DTYPE.__name__, name="feature_rounding")(self.backbone()(images))
 
 
 @keras.saving.register_keras_serializable(package="xray_tuner")
 class StorageRounding(keras.layers.Layer):
-    """Rounds features to the feature cache's storage type and back: a head trained on cached
-    features then sees the same numbers when joined to the backbone."""
+    """Rounds features to the feature cache's storage type (float16) and back."""
 
     def __init__(self, storage_dtype: str, **kwargs) -> None:
         super().__init__(**kwargs)

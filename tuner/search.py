@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 import zlib
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -181,6 +182,8 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
     from .manifest import mark_finished, write_manifest
 
     keras_tuner_config.DEBUG = False  # failed trials are recorded with their reason, not printed
+    # Hyperband's promoted trials start from their parent's weights; a fresh optimizer is expected.
+    warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
     _patch_keras_tuner()
     keras.utils.set_random_seed(settings.data.seed)
     if settings.deterministic:
