@@ -258,7 +258,6 @@ def _settings_from_earlier_run(args: argparse.Namespace):
 
 
 def _find_run(args: argparse.Namespace):
-
     from tuner.runs import find_run
 
     return find_run(Path(args.results_dir), args.run)
@@ -296,12 +295,11 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 def cmd_test(args: argparse.Namespace) -> None:
     from tuner.holdout import run_test
+    from tuner.plots import plot_test
     from tuner.reporting import print_test_result
 
     run = _find_run(args)
     result = run_test(run, args.trial, args.data)
-    from tuner.plots import plot_test
-
     for path in plot_test(run):
         print(f"plot: {path}", file=sys.stderr)
     if args.format == "json":
@@ -318,7 +316,6 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-
     from tuner.demo import run_demo
 
     run_demo(Path(args.results_dir), _console())

@@ -330,4 +330,3 @@ def _compile(model: keras.Model, learning_rate: float) -> None:
     # jit_compile stays Keras' "auto": XLA on a GPU, not on a CPU, where it made this search 2.5x
     # slower (its random numbers for Dropout on 62,720 flattened features are slow; benchmarks.md).
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy")
-

@@ -90,8 +90,8 @@ def print_report(run: RunPaths, top: int | None, console: Console) -> None:
     for column in ("recall", "precision", "threshold", "ROC-AUC", "PR-AUC", "epochs", "time"):
         table.add_column(column, justify="right")
     table.add_column("input")
-    workers = {trial.get("worker") for trial in trials}
-    distributed = len(workers) > 1 or (workers and workers != {"tuner0"} and workers != {None})
+    # A one-process search's trials are all Keras Tuner's "tuner0" (or unnamed, in older runs).
+    distributed = bool({trial.get("worker") for trial in trials} - {None, "tuner0"})
     if distributed:
         table.add_column("worker")
     table.add_column("status")
