@@ -95,6 +95,15 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     _add_run_arguments(parser)
     parser.add_argument("--precision-floor", type=float, default=0.90, metavar="P",
                         help="validation precision a threshold must keep (default 0.90)")
+    parser.add_argument("--recall-target", type=float, default=0.97, metavar="R",
+                        help="recall the threshold aims at; above it, specificity counts (default 0.97; 1 = the "
+                             "highest recall the floor allows)")
+    parser.add_argument("--prevalence", type=float, metavar="P",
+                        help="share of PNEUMONIA where the model will be used: the floor applies to the precision "
+                             "there (default: the validation split's own)")
+    parser.add_argument("--finetune-epochs", type=int, metavar="N",
+                        help="mobilenet_head: epochs of fine-tuning the best head with MobileNetV2's top blocks on "
+                             "augmented images after the search (default 4; 0 = none)")
     parser.add_argument("--max-epochs", type=int, default=20, help="Hyperband's most epochs per model (default 20)")
     parser.add_argument("--factor", type=int, default=3, help="Hyperband's reduction factor (default 3)")
     parser.add_argument("--hyperband-iterations", type=int, default=1, help="Hyperband iterations (default 1)")
@@ -192,6 +201,7 @@ def _settings_from_flags(args: argparse.Namespace, fixed_hyperparameters: dict |
     from tuner.runs import default_run_name
     from tuner.search import SearchSettings
 
+    space_class = get_space_class(args.space)
     weights = None if args.weights.lower() == "none" else args.weights
     if weights not in (None, "imagenet") and args.space == "mobilenet_head":
         from search_spaces.mobilenet_head import validate_weights
@@ -200,10 +210,12 @@ def _settings_from_flags(args: argparse.Namespace, fixed_hyperparameters: dict |
     return SearchSettings(
         space=args.space, data=data_settings(args), results_dir=Path(args.results_dir),
         run_name=args.run or default_run_name(f"{args.space}-{name}" if name else args.space),
-        precision_floor=args.precision_floor, fixed_hyperparameters=fixed_hyperparameters,
+        precision_floor=args.precision_floor, recall_target=args.recall_target, prevalence=args.prevalence,
+        fixed_hyperparameters=fixed_hyperparameters,
         max_epochs=args.max_epochs, factor=args.factor, hyperband_iterations=args.hyperband_iterations,
-        batch_size=get_space_class(args.space).batch_size if args.batch_size is None else args.batch_size,
+        batch_size=space_class.batch_size if args.batch_size is None else args.batch_size,
         weights=weights, feature_cache=args.feature_cache,
+        finetune_epochs=space_class.finetune_epochs if args.finetune_epochs is None else args.finetune_epochs,
         mixed_precision=args.mixed_precision, max_failed_trials=args.max_failed_trials,
         deterministic=args.deterministic, tensorboard=args.tensorboard, overwrite=args.overwrite,
         show_progress=not args.quiet,

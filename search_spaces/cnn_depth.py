@@ -1,6 +1,6 @@
 """A plain CNN trained from scratch, searched over depth, width and head.
 
-Every block is Conv2D ("same", relu) [+ BatchNormalization] + MaxPooling2D ("same"); the
+Images are augmented in training (`augmentation.py`: pose, framing, exposure). Every block is Conv2D ("same", relu) [+ BatchNormalization] + MaxPooling2D ("same"); the
 "same" pooling rounds up, so any depth from 2 to 6 fits any image size of 32 px or more.
 """
 
@@ -10,6 +10,8 @@ from typing import Any
 
 import keras
 import keras_tuner
+
+from .augmentation import chest_xray_augmentation
 
 MIN_IMAGE_SIZE = 32
 MAX_FILTERS = 256
@@ -47,6 +49,7 @@ class CnnDepth(keras_tuner.HyperModel):
     name = "cnn_depth"
     description = "CNN from scratch: 2-6 conv blocks, filter width and growth, dense head"
     batch_size = 32  # the default --batch-size: the reference experiment's
+    finetune_epochs = 0  # trained end to end already: no fine-tuning stage
 
     def __init__(self, image_size: int) -> None:
         if image_size < MIN_IMAGE_SIZE:
@@ -81,7 +84,8 @@ class CnnDepth(keras_tuner.HyperModel):
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         values = self.declare(hp)
         images = keras.Input((self.image_size, self.image_size, 3), name="images")
-        x = keras.layers.Rescaling(1 / 255, name="rescale_to_unit")(images)
+        x = chest_xray_augmentation()(images)  # training only; the identity in prediction
+        x = keras.layers.Rescaling(1 / 255, name="rescale_to_unit")(x)
         widths = block_filters(values["filters"], values["filter_growth"], values["blocks"])
         for number, width in enumerate(widths, start=1):
             x = keras.layers.Conv2D(

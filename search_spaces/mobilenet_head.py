@@ -1,8 +1,10 @@
 """A dense head on a frozen MobileNetV2, searched over pooling, depth, width and dropout.
 
-The backbone never trains, so the search can run the backbone once over the images, cache the
-feature maps, and train only the head on them (`use_feature_cache=True`). `full_model` joins the
-backbone and a trained head back into one model on images, for the test set and for `predict`.
+The backbone never trains in the search, so it can run once over the images, its feature maps be
+cached, and only heads be trained on them (`use_feature_cache=True`). `full_model` joins the
+backbone and a trained head back into one model on images. `finetune_model` is the stage after
+the search: the chosen head on a MobileNetV2 whose top blocks train too, at a low learning rate,
+on augmented images.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import keras_tuner
 from tuner.errors import UsageError
 from tuner.features import FEATURE_DTYPE
 
+from .augmentation import chest_xray_augmentation
+
 MIN_IMAGE_SIZE = 32  # the smallest input MobileNetV2 accepts
 FEATURE_CHANNELS = 1280  # MobileNetV2's last 1x1 convolution at alpha 1.0
 TOTAL_STRIDE = 32  # five stride-2 stages, each rounding up
@@ -27,6 +31,12 @@ IMAGENET_SIZES = (96, 128, 160, 192, 224)
 IMAGENET_URL = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
 
 UNIT_CHOICES = [32, 64, 128, 256, 512]
+
+# Fine-tuning: blocks 13-16 and the last 1x1 convolution (1.6M of MobileNetV2's 2.3M weights, all at
+# 14x14 px or less, so cheap to train) learn; the layers below and every BatchNormalization keep their
+# ImageNet values (BatchNorm statistics from a few thousand X-rays would be noisier than ImageNet's).
+FINETUNE_FROM = "block_13_expand"
+FINETUNE_LEARNING_RATE = 3e-5
 
 # Our reconstruction of the hand-run transfer models: the first had Flatten, two relu hidden
 # layers and a sigmoid output; the variants added Dropout layers between them. Their exact
@@ -153,6 +163,8 @@ class MobileNetHead(keras_tuner.HyperModel):
     # of up to 32M weights, whatever the batch: on 2 CPU cores an epoch of 600 feature maps takes
     # 3.4-5.2 s at batch 32 and 1.0-2.2 s at 128 (docs/benchmarks.md).
     batch_size = 128
+    # The default --finetune-epochs: the fine-tuning stage after the search (docs/results.md).
+    finetune_epochs = 4
 
     def __init__(
         self, image_size: int, weights: str | None, use_feature_cache: bool = True
@@ -281,6 +293,36 @@ class MobileNetHead(keras_tuner.HyperModel):
         """
         images = keras.Input((self.image_size, self.image_size, 3), name="images")
         return keras.Model(images, head(self._head_inputs(images)), name="mobilenet_head_full")
+
+    def finetune_model(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        """Images -> augmentation -> MobileNetV2 (top blocks trainable) -> the head of `hp`, compiled.
+
+        The backbone starts from the search's weights; the head is new: copy a trained head's
+        weights in with `copy_head_weights`. Augmentation acts in training only.
+        """
+        shape = (self.image_size, self.image_size, 3)
+        mobilenet = keras.applications.MobileNetV2(
+            input_shape=shape, alpha=1.0, include_top=False, weights=None, name="mobilenet_v2"
+        )
+        mobilenet.set_weights(self.backbone().get_layer("mobilenet_v2").get_weights())
+        trainable = False
+        for layer in mobilenet.layers:
+            trainable = trainable or layer.name == FINETUNE_FROM
+            layer.trainable = trainable and not isinstance(layer, keras.layers.BatchNormalization)
+        images = keras.Input(shape, name="images")
+        x = chest_xray_augmentation()(images)
+        x = keras.layers.Rescaling(1 / 127.5, offset=-1, name="mobilenet_v2_preprocess")(x)
+        probability = self._head_layers(hp)(mobilenet(x, training=False))
+        model = keras.Model(images, probability, name="mobilenet_head_finetuned")
+        _compile(model, FINETUNE_LEARNING_RATE)
+        return model
+
+    @staticmethod
+    def copy_head_weights(trained: keras.Model, model: keras.Model) -> None:
+        """The head's weights (its Dense layers, by name) from a trial's model into `model`."""
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.Dense):
+                layer.set_weights(trained.get_layer(layer.name).get_weights())
 
     def _head_inputs(self, images):
         """The backbone's features as every head sees them: rounded as the feature cache stores

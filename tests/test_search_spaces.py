@@ -175,7 +175,8 @@ def test_reference_cnn_is_the_four_block_cnn():
     assert {layer.kernel_size for layer in convolutions} == {(3, 3)}
     assert len(layers_of(model, keras.layers.MaxPooling2D)) == 4
     assert not layers_of(model, keras.layers.BatchNormalization)
-    assert isinstance(model.layers[1], keras.layers.Rescaling)
+    assert model.layers[1].name == "augmentation"
+    assert isinstance(model.layers[2], keras.layers.Rescaling)
     assert len(layers_of(model, keras.layers.Flatten)) == 1
     assert [layer.units for layer in layers_of(model, keras.layers.Dense)] == [128, 1]
     assert [layer.rate for layer in layers_of(model, keras.layers.Dropout)] == [0.5]

@@ -8,7 +8,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from .objective import validation_metrics
+from .objective import OperatingRule, validation_metrics
+from .progress import stderr_console
 
 
 class _SharedAcrossCopies:
@@ -25,11 +26,11 @@ class ValidationMetrics(_SharedAcrossCopies, keras.callbacks.Callback):
     epoch's logs, before Keras Tuner's checkpoint and the LR/early-stopping callbacks read them.
     """
 
-    def __init__(self, validation_inputs, validation_labels: np.ndarray, precision_floor: float) -> None:
+    def __init__(self, validation_inputs, validation_labels: np.ndarray, rule: OperatingRule) -> None:
         super().__init__()
         self.validation_inputs = validation_inputs
         self.validation_labels = validation_labels
-        self.precision_floor = precision_floor
+        self.rule = rule
         self.history: list[dict] = []
         self._epoch_started = 0.0
 
@@ -41,7 +42,7 @@ class ValidationMetrics(_SharedAcrossCopies, keras.callbacks.Callback):
         if not np.all(np.isfinite(probabilities)):
             raise FloatingPointError(f"the model's output became NaN/inf at epoch {epoch + 1} "
                                      "(diverged: try a lower learning rate)")
-        metrics = validation_metrics(self.validation_labels, probabilities, self.precision_floor)
+        metrics = validation_metrics(self.validation_labels, probabilities, self.rule)
         logs = logs if logs is not None else {}
         for name, value in metrics.items():
             if name not in ("n_positives", "n_negatives"):
@@ -50,8 +51,8 @@ class ValidationMetrics(_SharedAcrossCopies, keras.callbacks.Callback):
         self.history.append({
             "epoch": epoch + 1, "loss": float(logs.get("loss", np.nan)), "learning_rate": learning_rate,
             "seconds": time.monotonic() - self._epoch_started,
-            **{name: metrics[name] for name in ("score", "reachable", "recall", "precision", "threshold",
-                                                 "roc_auc", "pr_auc", "accuracy")},
+            **{name: metrics[name] for name in ("score", "reachable", "recall", "precision", "specificity",
+                                                 "prevalence", "threshold", "roc_auc", "pr_auc", "accuracy")},
             "val_loss": metrics["loss"],
         })
 
@@ -100,3 +101,38 @@ class DisplayCallback(_SharedAcrossCopies, keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         last = self.validation.history[-1] if self.validation.history else {}
         self.display.epoch_done(epoch, {**last, "loss": last.get("val_loss")})
+
+
+class KeepBestEpoch(keras.callbacks.Callback):
+    """Training ends on the epoch with the best validation score (weights kept in memory)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.best_score, self.best_weights = -np.inf, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        score = (logs or {}).get("val_score", -np.inf)
+        if score > self.best_score:
+            self.best_score, self.best_weights = score, self.model.get_weights()
+
+    def on_train_end(self, logs=None):
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+class EpochReport(keras.callbacks.Callback):
+    """The fine-tuning stage's progress: a bar advanced per batch and one line per epoch."""
+
+    def __init__(self, advance, validation: ValidationMetrics, enabled: bool) -> None:
+        super().__init__()
+        self.advance, self.validation, self.enabled = advance, validation, enabled
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.advance(1)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.enabled and self.validation.history:
+            last = self.validation.history[-1]
+            stderr_console.print(f"fine-tuning epoch {last['epoch']}: validation recall {last['recall']:.3f}, "
+                                 f"specificity {last['specificity']:.3f}, precision {last['precision']:.3f}, "
+                                 f"threshold {last['threshold']:.3g}, ROC-AUC {last['roc_auc']:.3f}")

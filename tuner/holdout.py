@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +13,14 @@ from .atomic import atomic_path, read_json, write_json
 from .dataset import data_fingerprint, load_dataset
 from .errors import UsageError
 from .evaluation import REFERENCE_RESULTS, always_positive_baseline, test_set_metrics
-from .objective import operating_point
+from .objective import OperatingPoint, OperatingRule, operating_point, precision_at_prevalence
 from .runs import RunPaths
 from .settings import resolve_data_dir
 from .trials import read_trials_table
 
 PREDICT_BATCH = 64
+# How far a threshold recomputed at test time may lie from the recorded one (float32 noise only).
+THRESHOLD_RTOL, THRESHOLD_ATOL = 1e-3, 1e-6
 
 
 def choose_trial(run: RunPaths, trial_id: str | None) -> dict:
@@ -39,6 +42,29 @@ def choose_trial(run: RunPaths, trial_id: str | None) -> dict:
         raise UsageError(f"no trial of run {run.name!r} reached the precision floor {floor:.2f} (best: precision "
                          f"{best['precision']:.3f}, recall {best['recall']:.3f}): pick one with --trial ID")
     return best
+
+
+def recorded_operating_point(trial: dict, rule: OperatingRule) -> OperatingPoint:
+    """The operating point the search recorded for a trial's best epoch: what test and predict use."""
+    return OperatingPoint(threshold=float(trial["threshold"]), recall=float(trial["recall"]),
+                          precision=float(trial["precision"]),
+                          # Runs recorded before these two fields: specificity unknown, literal precision.
+                          specificity=float(trial.get("specificity", float("nan"))),
+                          prevalence=float(trial.get("prevalence") or rule.prevalence or float("nan")),
+                          reachable=bool(trial["reachable"]))
+
+
+def check_operating_point(recorded: OperatingPoint, labels: np.ndarray, probabilities: np.ndarray,
+                          rule: OperatingRule, what: str) -> None:
+    """Refuses a model whose validation predictions, rescored now, give another threshold than the
+    recorded one: its weights, the data or the code changed since the search."""
+    now = operating_point(labels, probabilities, rule)
+    # Predictions on other batch sizes differ in the last bits (float32); a threshold is a prediction.
+    if not np.isclose(now.threshold, recorded.threshold, rtol=THRESHOLD_RTOL, atol=THRESHOLD_ATOL):
+        raise UsageError(f"{what} recorded threshold {recorded.threshold:.6g} on validation, but its model now gives "
+                         f"{now.threshold:.6g} there (recall {now.recall:.3f}, precision {now.precision:.3f}): the "
+                         "model, the data or the toolkit changed since the search; search again, or test another "
+                         "trial with --trial ID")
 
 
 def predict_probabilities(model, images: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -65,24 +91,29 @@ def run_test(run: RunPaths, trial_id: str | None = None, data_dir: str | None = 
         raise UsageError(f"the data in {settings.data.data_dir} (or its split) is not what run {run.name!r} was "
                          f"searched on (changed: {', '.join(changed)}): pass --data DIR to the original data")
 
-    model = load_trial_model(run, settings, trial["trial_id"], trial["hyperparameters"])
+    model = load_trial_model(run, settings, trial)
     validation, test = dataset.side("validation"), dataset.side("test")
     validation_probabilities = predict_probabilities(model, dataset.images, validation["row"].to_numpy())
-    chosen = operating_point(validation["label"].to_numpy(), validation_probabilities, settings.precision_floor)
+    chosen = recorded_operating_point(trial, settings.rule)
+    check_operating_point(chosen, validation["label"].to_numpy(), validation_probabilities, settings.rule,
+                          f"trial {trial['trial_id']} of run {run.name!r}")
     test_probabilities = predict_probabilities(model, dataset.images, test["row"].to_numpy())
     test_labels = test["label"].to_numpy()
     metrics = test_set_metrics(test_labels, test_probabilities, chosen.threshold,
                                patients=test["patient_key"].to_numpy(), seed=settings.data.seed)
 
+    if settings.prevalence is not None:  # the precision where the user said the model will be used
+        metrics["precision_at_prevalence"] = {str(settings.prevalence): precision_at_prevalence(
+            metrics["metrics"]["recall"]["value"], metrics["metrics"]["specificity"]["value"], settings.prevalence)}
     evaluations_path = run.test_dir / "evaluations.json"
     evaluations = read_json(evaluations_path) if evaluations_path.is_file() else []
     evaluations.append({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "trial_id": trial["trial_id"]})
     result = {
         "run": run.name, "trial_id": trial["trial_id"], "space": settings.space,
-        "precision_floor": settings.precision_floor,
-        "validation_operating_point": {"threshold": chosen.threshold, "recall": chosen.recall,
-                                       "precision": chosen.precision, "reachable": chosen.reachable},
+        "precision_floor": settings.precision_floor, "recall_target": settings.recall_target,
+        "validation_operating_point": asdict(chosen),
         **metrics,
+        "prevalence": float(test_labels.mean()),
         "always_pneumonia_baseline": always_positive_baseline(test_labels),
         "reference": REFERENCE_RESULTS,
         "test_evaluations": len(evaluations),

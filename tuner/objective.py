@@ -26,10 +26,41 @@ MAX_EXACT_POSITIVES = 2**16 - 1
 LOSS_EPSILON = 1e-7
 
 
+# The default sensitivity target: the operating point is the highest threshold that still finds this
+# share of the validation pneumonia images, not the one under the single lowest-scored image.
+DEFAULT_RECALL_TARGET = 0.97
+
+
+@dataclass(frozen=True)
+class OperatingRule:
+    """How a threshold is chosen on validation predictions.
+
+    precision_floor: the least acceptable precision, at `prevalence`.
+    recall_target: the recall aimed at; where the floor allows more, the threshold is raised (and the
+        specificity with it) until recall would fall below this target. 1.0 gives the bare "highest
+        recall at the floor" rule.
+    prevalence: the share of PNEUMONIA where the model will be used; precision is computed there from
+        the validation sensitivity and specificity. None: the validation set's own share, where that
+        precision is the literal TP / (TP + FP).
+    """
+
+    precision_floor: float = 0.90
+    recall_target: float = DEFAULT_RECALL_TARGET
+    prevalence: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_floor(self.precision_floor)
+        if not 0.0 < self.recall_target <= 1.0:
+            raise ValueError(f"recall_target must be in (0, 1], got {self.recall_target}")
+        if self.prevalence is not None and not 0.0 < self.prevalence < 1.0:
+            raise ValueError(f"prevalence must be in (0, 1), got {self.prevalence}")
+
+
 @dataclass(frozen=True)
 class OperatingPoint:
-    """A decision threshold and the validation recall and precision it gives.
+    """A decision threshold and the validation figures it gives.
 
+    `precision` is at `prevalence` (the validation set's own unless the rule names another).
     `reachable` is True when some threshold gives precision >= the floor with recall > 0;
     when False, the point is the best precision the model reached (for the report).
     """
@@ -37,7 +68,19 @@ class OperatingPoint:
     threshold: float
     recall: float
     precision: float
+    specificity: float
+    prevalence: float
     reachable: bool
+
+
+def precision_at_prevalence(recall, specificity, prevalence: float):
+    """Precision implied by a sensitivity and specificity where a share `prevalence` is positive:
+    recall * p / (recall * p + (1 - specificity) * (1 - p)); 0 where nothing is called positive."""
+    recall = np.asarray(recall, dtype=np.float64)
+    true_share = recall * prevalence
+    called_share = true_share + (1.0 - np.asarray(specificity, dtype=np.float64)) * (1.0 - prevalence)
+    precision = np.divide(true_share, called_share, out=np.zeros_like(true_share), where=called_share > 0)
+    return precision if precision.ndim else float(precision)
 
 
 def validated_predictions(y_true: ArrayLike, probabilities: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -81,78 +124,88 @@ def threshold_sweep(y_true: ArrayLike, probabilities: ArrayLike) -> tuple[np.nda
     return thresholds, true_positives, false_positives
 
 
-def operating_point(y_true: ArrayLike, probabilities: ArrayLike, precision_floor: float) -> OperatingPoint:
-    """The threshold with the highest recall among those with precision >= `precision_floor`.
+def target_true_positives(recall_target: float, n_positives: int) -> int:
+    """The least number of found positives whose recall meets `recall_target` (on the k / n grid)."""
+    # The small slack keeps 0.97 * 100 from rounding up to 98.
+    return int(np.ceil(recall_target * n_positives - 1e-9))
 
-    Candidates are all distinct probability values. Among thresholds with precision >= floor
-    and recall > 0 the choice is: highest recall, then highest precision, then (for
-    determinism) the highest threshold. When none qualifies, the point returned is the one
-    with the highest precision (then highest recall, then highest threshold) among thresholds
-    with recall > 0, with `reachable=False`. With no positive images at all: recall 0,
+
+def operating_point(y_true: ArrayLike, probabilities: ArrayLike, rule: OperatingRule) -> OperatingPoint:
+    """The validation operating point under `rule`.
+
+    Among the thresholds (every distinct probability) whose precision at the rule's prevalence is
+    at least the floor and that find at least one positive, let R be the highest recall. The point
+    is the highest threshold whose recall is at least min(R, recall_target) and meets the floor:
+    the highest specificity that keeps the recall the rule asks for.
+
+    Why not simply the highest recall: on this data set most models reach validation recall 1.0
+    at the floor, and the threshold that does so sits just under the single lowest-scored pneumonia
+    image, often at 1e-4 or below, which calls most normal test images pneumonia. A target below
+    1.0 puts the threshold at the k-th highest positive score (k = ceil(target * positives)): one
+    image more or less among the positives moves it by at most one rank among them.
+
+    When no threshold meets the floor, the point is the one with the highest precision (then
+    recall, then threshold), with `reachable=False`. With no positive images at all: recall 0,
     precision 0, threshold the highest probability, `reachable=False`.
-
-    Parameters
-    ----------
-    y_true : array-like of 0/1
-        Validation labels, 1 = PNEUMONIA.
-    probabilities : array-like of float
-        The model's PNEUMONIA probabilities for the same images.
-    precision_floor : float in (0, 1]
-        The least acceptable validation precision.
     """
-    _check_floor(precision_floor)
     thresholds, true_positives, false_positives = threshold_sweep(y_true, probabilities)
     n_positives = int(true_positives[0])  # the lowest threshold predicts every image positive
+    n_negatives = int(false_positives[0])
+    prevalence = rule.prevalence if rule.prevalence is not None else n_positives / (n_positives + n_negatives)
     if n_positives == 0:
-        return OperatingPoint(float(thresholds[-1]), 0.0, 0.0, False)
+        return OperatingPoint(float(thresholds[-1]), 0.0, 0.0, 1.0, prevalence, False)
     recall = true_positives / n_positives
-    precision = true_positives / (true_positives + false_positives)
+    specificity = 1.0 - false_positives / n_negatives if n_negatives else np.ones_like(recall)
+    if rule.prevalence is None:  # exact counts: the literal precision, no rounding of the ratio
+        precision = true_positives / (true_positives + false_positives)
+    else:
+        precision = precision_at_prevalence(recall, specificity, prevalence)
     finds_some = true_positives > 0
-    meets_floor = finds_some & (precision >= precision_floor)
-    reachable = bool(meets_floor.any())
-    if reachable:
-        # lexsort sorts by the last key first; the best candidate ends up last.
-        order = np.lexsort((thresholds, precision, recall))
-        allowed = meets_floor
+    meets_floor = finds_some & (precision >= rule.precision_floor)
+    if meets_floor.any():
+        goal = min(int(true_positives[meets_floor].max()), target_true_positives(rule.recall_target, n_positives))
+        allowed = meets_floor & (true_positives >= goal)
+        best = np.flatnonzero(allowed)[-1]  # thresholds ascend: the last allowed is the highest
+        reachable = True
     else:
         order = np.lexsort((thresholds, recall, precision))
-        allowed = finds_some
-    best = order[allowed[order]][-1]
-    return OperatingPoint(float(thresholds[best]), float(recall[best]), float(precision[best]), reachable)
+        best = order[finds_some[order]][-1]
+        reachable = False
+    return OperatingPoint(float(thresholds[best]), float(recall[best]), float(precision[best]),
+                          float(specificity[best]), float(prevalence), reachable)
 
 
-def objective_score(op: OperatingPoint, pr_auc: float, n_positives: int) -> float:
-    """One scalar whose order is the lexicographic order (reachable, recall, precision, pr_auc).
+def objective_score(op: OperatingPoint, pr_auc: float, n_positives: int, recall_target: float = 1.0) -> float:
+    """One scalar whose order is the lexicographic order (reachable, capped recall, tie, pr_auc).
 
-    Keras Tuner's Hyperband maximises a single number, so the four keys are packed as::
+    Keras Tuner's Hyperband maximises a single number, so the keys are packed as::
 
-        reachable:   score = 1 + recall + (precision + pr_auc * 2**-26) * 2**-16
-        unreachable: score =              (precision + pr_auc * 2**-26) * 2**-16
+        reachable:   score = 1 + min(recall, goal) + (specificity + pr_auc * 2**-26) * 2**-16
+        unreachable: score =                         (precision + pr_auc * 2**-26) * 2**-16
 
-    (an unreachable trial's recall counts as 0; it is ranked by the best precision it
-    reached). A reachable score reads as 1 + recall to four decimals.
+    where goal = ceil(recall_target * n_positives) / n_positives: recall counts up to the target
+    and no further, so among trials that reach it the one with the higher specificity there (the
+    margin between the classes at the operating point) ranks first, not the one whose lowest
+    pneumonia image happens to score a little higher. An unreachable trial's recall counts as 0;
+    it is ranked by the best precision it reached. A reachable score reads as 1 + recall.
 
     Guarantees, in IEEE double arithmetic, for trials scored on the same validation set with
-    `n_positives <= MAX_EXACT_POSITIVES` (65535) positive images:
+    `n_positives <= MAX_EXACT_POSITIVES` (65535) positive and at most 2**24 negative images:
 
     1. Every reachable trial scores above every unreachable one (reachable >= 1 > 2**-15).
-    2. Reachable, different recall: the higher recall scores strictly higher. Recalls are
+    2. Reachable, different capped recall: the higher scores strictly higher. Capped recalls are
        k / n_positives, so they differ by >= 1 / n_positives > 2**-16 + 2**-42 + 2**-50,
        which covers the whole tie term plus every rounding error.
-    3. Reachable, equal recall, different precision: the higher precision scores strictly
-       higher. Equal recall means equal true positives k, so two precisions k/d1 > k/d2
-       differ by >= P1 * P2 / k >= precision_floor**2 / n_positives; that exceeds
-       2**-26 * (1 + 2**-9 + 2**-25) (the PR-AUC term plus rounding) whenever
-       precision_floor**2 > 1.003 * n_positives * 2**-26 — for n_positives <= 65535 any
-       floor >= 0.04 will do.
-    4. Equal reachability, recall and precision: a PR-AUC higher by more than 0.002
-       (reachable; 2**-9 plus rounding slack) or 2**-25 (unreachable) scores strictly
-       higher. Smaller PR-AUC differences may round to equal scores but never invert, since
-       every floating-point step is monotone once the other keys are identical.
+    3. Reachable, equal capped recall, different specificity: the higher specificity scores strictly
+       higher. Specificities are 1 - j / n_negatives and differ by >= 1 / n_negatives >= 2**-24,
+       above the PR-AUC term plus rounding (2**-26 * (1 + 2**-9 + 2**-25)).
+    4. Equal keys but PR-AUC: a PR-AUC higher by more than 0.002 (reachable; 2**-9 plus rounding
+       slack) or 2**-25 (unreachable) scores strictly higher. Smaller PR-AUC differences may round
+       to equal scores but never invert, since every floating-point step is monotone.
     5. Equal keys give equal scores.
-    6. Unreachable trials: precisions are fractions with denominators <= N (the number of
-       validation images), distinct ones differ by >= 1 / (N * (N - 1)), so the order by
-       best precision is strict and exact for N <= 8192.
+    6. Unreachable trials: precisions at the validation prevalence are fractions with denominators
+       <= N (the number of validation images); distinct ones differ by >= 1 / (N * (N - 1)), so the
+       order by best precision is strict and exact for N <= 8192.
 
     Raises ValueError when n_positives is negative or above MAX_EXACT_POSITIVES, where
     guarantee 2 would no longer hold.
@@ -162,10 +215,11 @@ def objective_score(op: OperatingPoint, pr_auc: float, n_positives: int) -> floa
             f"n_positives={n_positives}: the score keeps the recall order only for "
             f"0..{MAX_EXACT_POSITIVES} positive validation images"
         )
-    tie_term = (op.precision + pr_auc * PR_AUC_SCALE) * PRECISION_SCALE
     if not op.reachable:
-        return float(tie_term)
-    return float(1.0 + op.recall + tie_term)
+        return float((op.precision + pr_auc * PR_AUC_SCALE) * PRECISION_SCALE)
+    found = round(op.recall * n_positives)
+    capped_recall = min(found, target_true_positives(recall_target, n_positives)) / n_positives
+    return float(1.0 + capped_recall + (op.specificity + pr_auc * PR_AUC_SCALE) * PRECISION_SCALE)
 
 
 def _area_or_zero(area_function, labels: np.ndarray, scores: np.ndarray) -> float:
@@ -184,25 +238,27 @@ def binary_cross_entropy(y_true: ArrayLike, probabilities: ArrayLike) -> float:
     return float(losses.mean())
 
 
-def validation_metrics(y_true: ArrayLike, probabilities: ArrayLike, precision_floor: float) -> dict:
+def validation_metrics(y_true: ArrayLike, probabilities: ArrayLike, rule: OperatingRule) -> dict:
     """Everything a trial reports on the validation set, as plain JSON-safe values.
 
-    Keys: `score` (see `objective_score`), `reachable`, `recall`, `precision`, `threshold`
-    (from `operating_point`), `roc_auc`, `pr_auc` (average precision), `accuracy` at the
+    Keys: `score` (see `objective_score`), `reachable`, `recall`, `precision`, `specificity`,
+    `prevalence`, `threshold` (from `operating_point`), `roc_auc`, `pr_auc` (average precision), `accuracy` at the
     threshold, `loss` (mean binary cross-entropy, probabilities clipped to [1e-7, 1 - 1e-7]),
     `n_positives`, `n_negatives`. With only one class present `roc_auc` and `pr_auc` are 0.0
     (they are undefined there), so no value is ever NaN.
     """
     labels, scores = validated_predictions(y_true, probabilities)
-    op = operating_point(labels, scores, precision_floor)
+    op = operating_point(labels, scores, rule)
     n_positives = int(labels.sum())
     pr_auc = _area_or_zero(average_precision_score, labels, scores)
     predicted = scores >= op.threshold
     return {
-        "score": objective_score(op, pr_auc, n_positives),
+        "score": objective_score(op, pr_auc, n_positives, rule.recall_target),
         "reachable": op.reachable,
         "recall": op.recall,
         "precision": op.precision,
+        "specificity": op.specificity,
+        "prevalence": op.prevalence,
         "threshold": op.threshold,
         "roc_auc": _area_or_zero(roc_auc_score, labels, scores),
         "pr_auc": pr_auc,

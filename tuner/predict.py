@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import read_json
 from .errors import UsageError
 from .holdout import choose_trial
 from .image_cache import decode
@@ -24,24 +23,14 @@ def _read_image(path: str, image_size: int) -> np.ndarray:
         raise UsageError(f"{path} is not a readable image (.jpeg, .jpg or .png expected)") from None
 
 
-def chosen_threshold(run: RunPaths, trial: dict) -> float:
-    """The test run's validation threshold for this trial if `test` ran, else the trial's own."""
-    metrics_path = run.test_dir / "metrics.json"
-    if metrics_path.is_file():
-        metrics = read_json(metrics_path)
-        if metrics.get("trial_id") == trial["trial_id"]:
-            return float(metrics["threshold"])
-    return float(trial["threshold"])
-
-
 def predict_files(run: RunPaths, paths: list[str], trial_id: str | None = None) -> list[dict]:
     from .models import load_trial_model, settings_from_run
 
     trial = choose_trial(run, trial_id)
     settings = settings_from_run(run)
     images = np.stack([_read_image(path, settings.data.image_size) for path in paths])  # all checked first
-    model = load_trial_model(run, settings, trial["trial_id"], trial["hyperparameters"])
+    model = load_trial_model(run, settings, trial)
     probabilities = np.asarray(model.predict(images.astype(np.float32), verbose=0), dtype=np.float64).ravel()
-    threshold = chosen_threshold(run, trial)
+    threshold = float(trial["threshold"])  # the operating point the search recorded, as in `test`
     return [{"file": path, "probability": float(p), "label": CLASS_NAMES[int(p >= threshold)]}
             for path, p in zip(paths, probabilities)]

@@ -24,8 +24,12 @@ class RateColumn(TextColumn):
 
 
 @contextmanager
-def progress_bar(description: str, total: int, unit: str = "items") -> Iterator[Callable[[int], None]]:
-    """A bar with count, rate and time left; yields `advance(n)`."""
+def progress_bar(description: str, total: int, unit: str = "items",
+                 enabled: bool = True) -> Iterator[Callable[[int], None]]:
+    """A bar with count, rate and time left; yields `advance(n)` (a no-op when not `enabled`)."""
+    if not enabled:
+        yield lambda count: None
+        return
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
         RateColumn(unit), TimeElapsedColumn(), TimeRemainingColumn(),

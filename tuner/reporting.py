@@ -13,9 +13,10 @@ from .atomic import read_json
 from .runs import RunPaths
 from .trials import read_trials_table
 
-METRIC_FORMATS = {"score": "{:.4f}", "recall": "{:.3f}", "precision": "{:.3f}", "threshold": "{:.3f}",
-                  "roc_auc": "{:.3f}", "pr_auc": "{:.3f}"}
-JSON_FIELDS = ("rank", "trial_id", "status", "score", "recall", "precision", "threshold", "reachable", "roc_auc",
+METRIC_FORMATS = {"score": "{:.4f}", "recall": "{:.3f}", "precision": "{:.3f}", "specificity": "{:.3f}",
+                  "threshold": "{:.3g}", "roc_auc": "{:.3f}", "pr_auc": "{:.3f}"}
+JSON_FIELDS = ("rank", "trial_id", "status", "stage", "score", "recall", "specificity", "precision", "prevalence",
+               "threshold", "reachable", "roc_auc",
                "pr_auc", "accuracy", "val_loss", "epochs", "best_epoch", "seconds", "bracket", "round",
                "parent_trial", "cached_features", "worker", "hyperparameters", "message")
 
@@ -80,14 +81,15 @@ def print_report(run: RunPaths, top: int | None, console: Console) -> None:
     floor = settings["precision_floor"]
     manifest = read_json(run.manifest) if run.manifest.is_file() else {}
     synthetic = " · [bold yellow]SYNTHETIC DATA[/]" if manifest.get("synthetic_data") else ""
-    console.print(f"[bold]{run.name}[/] · space {settings['space']} · precision floor {floor:.2f} · "
+    console.print(f"[bold]{run.name}[/] · space {settings['space']} · {rule_text(settings)} · "
                   f"{settings['image_size']} px · seed {settings['seed']} · backend {manifest.get('backend', '?')} "
                   f"on {manifest.get('device', '?')}{synthetic}")
-    table = Table(title=f"Trials ranked by validation recall at precision ≥ {floor:.2f}")
+    table = Table(title=f"Trials ranked by validation recall (up to {settings.get('recall_target', 1.0):.2f}) at "
+                        f"precision ≥ {floor:.2f}, then specificity")
     table.add_column("rank", justify="right")
     table.add_column("trial")
     table.add_column("hyperparameters (those that vary)", ratio=1)
-    for column in ("recall", "precision", "threshold", "ROC-AUC", "PR-AUC", "epochs", "time"):
+    for column in ("recall", "spec.", "precision", "threshold", "ROC-AUC", "epochs", "time"):
         table.add_column(column, justify="right")
     table.add_column("input")
     # A one-process search's trials are all Keras Tuner's "tuner0" (or unnamed, in older runs).
@@ -98,14 +100,14 @@ def print_report(run: RunPaths, top: int | None, console: Console) -> None:
     for trial in shown:
         hps = trial.get("hyperparameters", {})
         completed = trial["status"] == "completed"
-        metric = (lambda name: METRIC_FORMATS[name].format(trial[name]) if completed else "-")
+        metric = (lambda name: METRIC_FORMATS[name].format(trial[name]) if completed and name in trial else "-")
         status = trial["status"] if completed else f"failed: {trial.get('message', '')[:80]}"
         if completed and not trial["reachable"]:
             status = "below floor"
         table.add_row(
             str(trial["rank"] or "-"), trial["trial_id"],
             " ".join(f"{name}={_short(hps[name])}" for name in varying if name in hps),
-            metric("recall"), metric("precision"), metric("threshold"), metric("roc_auc"), metric("pr_auc"),
+            metric("recall"), metric("specificity"), metric("precision"), metric("threshold"), metric("roc_auc"),
             str(trial.get("epochs", "-")), f"{trial['seconds']:.0f}s" if trial.get("seconds") else "-",
             "features" if trial.get("cached_features") else "images",
             *([trial.get("worker") or "-"] if distributed else []),
@@ -151,6 +153,23 @@ def print_comparison(first: RunPaths, second: RunPaths, console: Console) -> Non
     console.print(table)
 
 
+def rule_text(settings: dict) -> str:
+    """The run's operating rule in words: floor, recall target, and the prevalence the floor is at."""
+    prevalence = settings.get("prevalence")
+    where = f"at prevalence {prevalence:.3f}" if prevalence else "at validation's prevalence"
+    return (f"precision floor {settings['precision_floor']:.2f} ({where}) · recall target "
+            f"{settings.get('recall_target', 1.0):.2f}")
+
+
+def _prevalence_text(point: dict) -> str:
+    prevalence = point.get("prevalence")
+    return "" if prevalence is None or prevalence != prevalence else f" (prevalence {prevalence:.3f})"
+
+
+def _fmt(value) -> str:
+    return "-" if value is None or value != value else f"{value:.3f}"
+
+
 def _short(value) -> str:
     if value is None:
         return "·"
@@ -173,7 +192,8 @@ def _print_best(trials: list[dict], floor: float, console: Console) -> None:
                       f"{top_precision:.3f}; best recall reached {top_recall:.3f}. `test` needs --trial ID.")
         return
     console.print(f"[bold]Best trial {best['trial_id']}[/]: validation recall {best['recall']:.3f} at precision "
-                  f"{best['precision']:.3f} (threshold {best['threshold']:.3f}), ROC-AUC {best['roc_auc']:.3f}, "
+                  f"{best['precision']:.3f}{_prevalence_text(best)}, specificity {_fmt(best.get('specificity'))} "
+                  f"(threshold {best['threshold']:.3g}), ROC-AUC {best['roc_auc']:.3f}, "
                   f"PR-AUC {best['pr_auc']:.3f}, accuracy {best['accuracy']:.3f}; best epoch {best['best_epoch']} "
                   f"(epochs {best['initial_epoch'] + 1}–{best['initial_epoch'] + best['epochs']} trained in this trial, "
                   f"{best['seconds']:.0f} s).")
@@ -194,9 +214,11 @@ def print_test_result(result: dict, console: Console) -> None:
     synthetic = " [bold yellow](SYNTHETIC DATA)[/]" if result.get("synthetic_data") else ""
     op = result["validation_operating_point"]
     console.print(f"[bold]Test set · run {result['run']} · trial {result['trial_id']}[/]{synthetic}: "
-                  f"{result['n_images']} images, {result['n_patients']} patients; threshold {result['threshold']:.3f} "
-                  f"chosen on validation (recall {op['recall']:.3f} at precision {op['precision']:.3f}, "
-                  f"floor {result['precision_floor']:.2f}).")
+                  f"{result['n_images']} images, {result['n_patients']} patients; threshold {result['threshold']:.3g} "
+                  f"recorded by the search on validation (recall {op['recall']:.3f} at precision {op['precision']:.3f}"
+                  f"{_prevalence_text(op)}, floor {result['precision_floor']:.2f}, recall target "
+                  f"{result.get('recall_target', 1.0):.2f}). Test precision is at the test folder's prevalence "
+                  f"{result['prevalence']:.3f}.")
     table = Table(title="Test metrics with 95 % bootstrap intervals (patients resampled)")
     for column in ("metric", "value", "95 % CI", "always PNEUMONIA", "reference"):
         table.add_column(column, justify="right" if column != "metric" else "left")
@@ -207,6 +229,9 @@ def print_test_result(result: dict, console: Console) -> None:
         table.add_row(name, f"{values['value']:.3f}", f"{values['low']:.3f} – {values['high']:.3f}",
                       "-" if base is None else f"{base:.3f}", "-" if ref is None else f"{ref:.2f}")
     console.print(table)
+    for prevalence, precision in result.get("precision_at_prevalence", {}).items():
+        console.print(f"Precision at the run's prevalence {float(prevalence):.3f} (from test recall and specificity): "
+                      f"{precision:.3f}")
     console.print(f"Confusion matrix (rows true, columns predicted): NORMAL [{cm['tn']} {cm['fp']}]  "
                   f"PNEUMONIA [{cm['fn']} {cm['tp']}]")
     console.print(f"This run's test set has now been evaluated {result['test_evaluations']} time(s).")

@@ -5,6 +5,7 @@ results/<run>/
   manifest.json      versions, device, data fingerprint, times
   keras_tuner/       the Keras Tuner project (oracle state, trial checkpoints)
   trials/<id>.json   one record per trial: hyperparameters, metrics, every epoch's history
+  finetuned/<id>.weights.h5  the fine-tuning stage's model (its record is trials/<id>.json, id "<parent>-ft")
   trials.json, trials.csv   the table of all trials (what `report` reads)
   test/              the final test-set run: metrics.json, predictions.csv, the exported model
 """
@@ -66,6 +67,15 @@ class RunPaths:
     def trial_checkpoint(self, trial_id: str) -> Path:
         # Keras Tuner's own layout: <project>/trial_<id>/checkpoint.weights.h5
         return self.keras_tuner / f"trial_{trial_id}" / "checkpoint.weights.h5"
+
+    def finetuned_weights(self, trial_id: str) -> Path:
+        return self.directory / "finetuned" / f"{trial_id}.weights.h5"
+
+    def model_weights(self, trial: dict) -> Path:
+        """Where a trial record's model weights are: Keras Tuner's checkpoint, or the fine-tuned file."""
+        if trial.get("stage") == "finetune":
+            return self.finetuned_weights(trial["trial_id"])
+        return self.trial_checkpoint(trial["trial_id"])
 
     @property
     def trials_json(self) -> Path:

@@ -16,15 +16,16 @@ from .atomic import read_json, remove_leftovers, write_json
 from .dataset import Dataset, load_dataset
 from .distributed import log_event
 from .errors import UsageError
+from .objective import DEFAULT_RECALL_TARGET, OperatingRule
 from .runs import RunLock, RunPaths, check_results_writable, check_run_name, clear_run_folder
 from .settings import DataSettings
 
 OBJECTIVE = "val_score"
 VALIDATION_BATCH = 256  # predictions only: a large batch is faster and changes no result
 # Settings that change what a search computes: resuming with any of them different is refused.
-RESUME_KEYS = ("space", "precision_floor", "max_epochs", "factor", "hyperband_iterations", "batch_size",
-               "weights", "feature_cache", "data_dir", "image_size", "val_fraction", "seed", "limit",
-               "fixed_hyperparameters")
+RESUME_KEYS = ("space", "precision_floor", "recall_target", "prevalence", "max_epochs", "factor",
+               "hyperband_iterations", "batch_size", "weights", "feature_cache", "finetune_epochs", "mixed_precision",
+               "deterministic", "data_dir", "image_size", "val_fraction", "seed", "limit", "fixed_hyperparameters")
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,15 @@ class SearchSettings:
     results_dir: Path = Path("results")
     run_name: str = ""
     precision_floor: float = 0.90
+    recall_target: float = DEFAULT_RECALL_TARGET
+    prevalence: float | None = None  # None: the validation split's own share of PNEUMONIA
     max_epochs: int = 20
     factor: int = 3
     hyperband_iterations: int = 1
     batch_size: int = 32
     weights: str | None = "imagenet"
     feature_cache: bool = True
+    finetune_epochs: int = 0  # mobilenet_head: epochs of the fine-tuning stage after the search (0: none)
     mixed_precision: bool = False
     max_failed_trials: int = 3
     deterministic: bool = False
@@ -57,6 +61,13 @@ class SearchSettings:
         check_run_name(self.run_name)
         if not 0.0 < self.precision_floor < 1.0:
             raise UsageError(f"--precision-floor {self.precision_floor} is outside (0, 1): use e.g. 0.90")
+        if not 0.0 < self.recall_target <= 1.0:
+            raise UsageError(f"--recall-target {self.recall_target} is outside (0, 1]: use e.g. 0.97")
+        if self.prevalence is not None and not 0.0 < self.prevalence < 1.0:
+            raise UsageError(f"--prevalence {self.prevalence} is outside (0, 1): the share of PNEUMONIA "
+                             "where the model will be used, e.g. 0.5")
+        if self.finetune_epochs < 0:
+            raise UsageError(f"--finetune-epochs {self.finetune_epochs} must be 0 (no fine-tuning) or more")
         if self.max_epochs < 1:
             raise UsageError(f"--max-epochs {self.max_epochs} must be at least 1")
         if self.factor < 2:
@@ -73,6 +84,15 @@ class SearchSettings:
     @property
     def run(self) -> RunPaths:
         return RunPaths(self.results_dir / self.run_name)
+
+    @property
+    def rule(self) -> OperatingRule:
+        """How every threshold of this run is chosen on validation."""
+        return OperatingRule(self.precision_floor, self.recall_target, self.prevalence)
+
+    @property
+    def finetunes(self) -> bool:
+        return self.space == "mobilenet_head" and self.finetune_epochs > 0
 
     @property
     def uses_feature_cache(self) -> bool:
@@ -235,7 +255,7 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
             train_batches = make_sequence(inputs, train_rows, train_labels, batch_size=settings.batch_size,
                                           shuffle=True, seed=seed,
                                           class_weights=class_weights)
-            metrics = ValidationMetrics(validation_inputs, validation_labels, settings.precision_floor)
+            metrics = ValidationMetrics(validation_inputs, validation_labels, settings.rule)
             self._current = {"metrics": metrics, "started": time.monotonic()}
             display.trial_started(trial.trial_id, hp_values.get("tuner/bracket"), hp_values.get("tuner/round"),
                                   hp_values.get("tuner/initial_epoch", 0), hp_values.get("tuner/epochs", settings.max_epochs))
@@ -295,6 +315,10 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
                              "reasons") from None
     write_trials_table(run)
     if role != "worker":
+        if settings.finetunes:
+            from .finetune import finetune_best
+
+            finetune_best(settings, dataset, run)
         mark_finished(run.manifest)
 
 
@@ -389,8 +413,8 @@ def _trial_record(trial, current: dict | None, settings: SearchSettings) -> dict
     }
     if status == "completed":
         best = max(history, key=lambda epoch: epoch["score"])  # first best epoch, as Keras Tuner keeps it
-        record.update({key: best[key] for key in ("score", "reachable", "recall", "precision", "threshold",
-                                                  "roc_auc", "pr_auc", "accuracy", "val_loss")})
+        record.update({key: best[key] for key in ("score", "reachable", "recall", "precision", "specificity",
+                                                  "prevalence", "threshold", "roc_auc", "pr_auc", "accuracy", "val_loss")})
         record["best_epoch"] = best["epoch"]
     else:
         record["score"] = None

@@ -1,0 +1,93 @@
+"""The fine-tuning stage after a `mobilenet_head` search.
+
+The search trains heads on a frozen backbone's cached features: fast, but the features never adapt to
+chest X-rays, and cached features cannot be augmented. This stage takes the best trial's head, puts it
+on a MobileNetV2 whose top blocks train too (`MobileNetHead.finetune_model`), and trains both on
+augmented images at a low learning rate for a few epochs, scoring every epoch on validation with the
+search's own objective. The result is one more trial record, `<parent>-ft`, ranked with the others:
+when no fine-tuning epoch beats its parent on validation, the parent stays the chosen model.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .atomic import atomic_path, read_json, write_json
+from .dataset import Dataset
+from .progress import progress_bar
+from .runs import RunPaths
+from .trials import read_trials_table, write_trials_table
+
+FINETUNE_BATCH = 32  # the whole backbone runs forward on every image: smaller batches, same speed
+FINETUNE_SUFFIX = "-ft"
+
+
+def parent_for_finetuning(run: RunPaths) -> dict | None:
+    """The best search trial that reached the precision floor, or None."""
+    ranked = [trial for trial in read_trials_table(run)
+              if trial["status"] == "completed" and trial.get("stage", "search") == "search"]
+    ranked.sort(key=lambda trial: trial["rank"])
+    return ranked[0] if ranked and ranked[0]["reachable"] else None
+
+
+def finetune_best(settings, dataset: Dataset, run: RunPaths) -> dict | None:
+    """Fine-tune the best trial, once per run; returns its record (None when no trial qualifies)."""
+    parent = parent_for_finetuning(run)
+    if parent is None:
+        return None
+    trial_id = parent["trial_id"] + FINETUNE_SUFFIX
+    if run.trial_record(trial_id).is_file():  # done before this resume
+        return read_json(run.trial_record(trial_id))
+
+    import keras
+
+    from .callbacks import EpochReport, KeepBestEpoch, ValidationMetrics
+    from .models import load_trial_model, trial_hyperparameters
+    from .search import VALIDATION_BATCH, make_space, trial_seed
+    from .sequences import make_sequence
+
+    seed = trial_seed(settings.data.seed, trial_id)
+    keras.utils.set_random_seed(seed)
+    space = make_space(settings)
+    model = space.finetune_model(trial_hyperparameters(space, parent["hyperparameters"]))
+    space.copy_head_weights(load_trial_model(run, settings, parent, on_images=False), model)
+
+    train, validation = dataset.side("train"), dataset.side("validation")
+    train_batches = make_sequence(dataset.images, train["row"].to_numpy(), train["label"].to_numpy(),
+                                  batch_size=FINETUNE_BATCH, shuffle=True, seed=seed,
+                                  class_weights=dataset.class_weights())
+    validation_batches = make_sequence(dataset.images, validation["row"].to_numpy(), batch_size=VALIDATION_BATCH)
+    metrics = ValidationMetrics(validation_batches, validation["label"].to_numpy(), settings.rule)
+    keep_best = KeepBestEpoch()
+    started = time.monotonic()
+    with progress_bar(f"fine-tuning trial {parent['trial_id']}", total=settings.finetune_epochs * len(train_batches),
+                      unit="batches", enabled=settings.show_progress) as advance:
+        model.fit(train_batches, epochs=settings.finetune_epochs, verbose=0,
+                  callbacks=[metrics, keras.callbacks.TerminateOnNaN(), keep_best, EpochReport(advance, metrics,
+                                                                                               settings.show_progress)])
+    record = finetune_record(parent, trial_id, metrics.history, settings, time.monotonic() - started)
+    if record["status"] == "completed":
+        with atomic_path(run.finetuned_weights(trial_id)) as temporary:
+            model.save_weights(temporary)
+    write_json(run.trial_record(trial_id), record)  # last: a record means its weights are on disk
+    write_trials_table(run)
+    return record
+
+
+def finetune_record(parent: dict, trial_id: str, history: list[dict], settings, seconds: float) -> dict:
+    """A trial record of the fine-tuning stage, in the search's schema, from its per-epoch history."""
+    record = {
+        "trial_id": trial_id, "status": "completed" if history else "failed", "stage": "finetune",
+        "parent_trial": parent["trial_id"], "bracket": None, "round": None, "initial_epoch": 0,
+        "target_epochs": settings.finetune_epochs, "cached_features": False, "seconds": round(seconds, 2),
+        "epochs": len(history), "hyperparameters": parent["hyperparameters"], "history": history,
+        "worker": "local",
+    }
+    if not history:
+        return {**record, "score": None, "message": "fine-tuning diverged before its first epoch ended"}
+    best = max(history, key=lambda epoch: epoch["score"])  # the first best epoch
+    record.update({key: best[key] for key in ("score", "reachable", "recall", "precision", "specificity",
+                                              "prevalence", "threshold", "roc_auc", "pr_auc", "accuracy",
+                                              "val_loss")})
+    record["best_epoch"] = best["epoch"]
+    return record
