@@ -103,8 +103,8 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
                              "there (default: the validation split's own)")
     parser.add_argument("--finetune-epochs", type=int, metavar="N",
                         help="mobilenet_head: epochs of fine-tuning the best head with MobileNetV2's top blocks on "
-                             "augmented images after the search (default 4; 0 = none)")
-    parser.add_argument("--max-epochs", type=int, default=20, help="Hyperband's most epochs per model (default 20)")
+                             "augmented images after the search (default 3; 0 = none)")
+    parser.add_argument("--max-epochs", type=int, default=10, help="Hyperband's most epochs per model (default 10)")
     parser.add_argument("--factor", type=int, default=3, help="Hyperband's reduction factor (default 3)")
     parser.add_argument("--hyperband-iterations", type=int, default=1, help="Hyperband iterations (default 1)")
     parser.add_argument("--batch-size", type=int, default=None,

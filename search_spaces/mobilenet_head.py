@@ -164,7 +164,7 @@ class MobileNetHead(keras_tuner.HyperModel):
     # 3.4-5.2 s at batch 32 and 1.0-2.2 s at 128 (docs/benchmarks.md).
     batch_size = 128
     # The default --finetune-epochs: the fine-tuning stage after the search (docs/results.md).
-    finetune_epochs = 4
+    finetune_epochs = 3
 
     def __init__(
         self, image_size: int, weights: str | None, use_feature_cache: bool = True

@@ -111,14 +111,45 @@ def test_test_then_predict(finished_run, synthetic_data, capsys):
         assert float(line.split("\t")[1]) == pytest.approx(expected, abs=1e-4)  # printed to 4 decimals
 
 
-def test_mobilenet_head_search_on_cached_features(synthetic_data, tmp_path, capsys):
+def test_mobilenet_head_search_then_fine_tuning(synthetic_data, tmp_path, capsys):
     results = tmp_path / "results"
     code = cli.main(["search", "--space", "mobilenet_head", "--weights", "none", "--data", str(synthetic_data),
                      "--image-size", "32", "--max-epochs", "1", "--limit", "12", "--run", "mnh",
-                     "--results-dir", str(results), "--cache-dir", str(tmp_path / "cache"), "--quiet"])
+                     "--results-dir", str(results), "--cache-dir", str(tmp_path / "cache"), "--quiet",
+                     "--precision-floor", "0.5", "--finetune-epochs", "1"])
     assert code == 0
     trials = _json_output(capsys, ["report", "--results-dir", str(results), "--format", "json"])
-    assert trials and all(trial["cached_features"] for trial in trials)
+    searched = [trial for trial in trials if trial["stage"] != "finetune"]
+    finetuned = [trial for trial in trials if trial["stage"] == "finetune"]
+    assert searched and all(trial["status"] == "completed" and trial["cached_features"] for trial in searched)
+    # One fine-tuning record, of the best searched trial, on images, with its weights and operating point.
+    assert len(finetuned) == 1
+    parent = min(searched, key=lambda trial: trial["rank"])
+    assert finetuned[0]["trial_id"] == parent["trial_id"] + "-ft" and finetuned[0]["status"] == "completed"
+    assert not finetuned[0]["cached_features"] and finetuned[0]["epochs"] == 1
+    assert RunPaths(results / "mnh").finetuned_weights(finetuned[0]["trial_id"]).is_file()
+    result = _json_output(capsys, ["test", "--results-dir", str(results), "--format", "json",
+                                   "--trial", finetuned[0]["trial_id"]])
+    assert result["threshold"] == finetuned[0]["threshold"]  # the recorded operating point, exactly
+
+
+def test_test_refuses_an_operating_point_its_model_does_not_give(finished_run, tmp_path, capsys):
+    import shutil
+
+    results = tmp_path / "results"
+    shutil.copytree(finished_run[0], results)
+    run = RunPaths(results / "tiny")
+    table = json.loads(run.trials_json.read_text())
+    best = table[0]
+    best["threshold"] = best["threshold"] / 2 + 0.01  # not what its model gives on validation
+    run.trials_json.write_text(json.dumps(table))
+    before = {path: path.read_bytes() for path in run.test_dir.glob("*")} if run.test_dir.is_dir() else {}
+    capsys.readouterr()
+    assert cli.main(["test", "--results-dir", str(results), "--format", "json"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: trial ") and "recorded threshold" in err and len(err.strip().splitlines()) == 1
+    after = {path: path.read_bytes() for path in run.test_dir.glob("*")} if run.test_dir.is_dir() else {}
+    assert after == before  # nothing written, no look counted
 
 
 def test_train_runs_one_fixed_reference_configuration(synthetic_data, tmp_path, capsys):

@@ -81,7 +81,7 @@ def finetune_record(parent: dict, trial_id: str, history: list[dict], settings, 
         "parent_trial": parent["trial_id"], "bracket": None, "round": None, "initial_epoch": 0,
         "target_epochs": settings.finetune_epochs, "cached_features": False, "seconds": round(seconds, 2),
         "epochs": len(history), "hyperparameters": parent["hyperparameters"], "history": history,
-        "worker": "local",
+        "worker": None,  # the search's own process, after the search
     }
     if not history:
         return {**record, "score": None, "message": "fine-tuning diverged before its first epoch ended"}

@@ -16,7 +16,7 @@ from .evaluation import REFERENCE_RESULTS, always_positive_baseline, test_set_me
 from .objective import OperatingPoint, OperatingRule, operating_point, precision_at_prevalence
 from .runs import RunPaths
 from .settings import resolve_data_dir
-from .trials import read_trials_table
+from .trials import chosen_trial, read_trials_table
 
 PREDICT_BATCH = 64
 # How far a threshold recomputed at test time may lie from the recorded one (float32 noise only).
@@ -36,7 +36,7 @@ def choose_trial(run: RunPaths, trial_id: str | None) -> dict:
                 return trial
         known = ", ".join(trial["trial_id"] for trial in completed[:10])
         raise UsageError(f"run {run.name!r} has no finished trial {trial_id!r} (finished: {known})")
-    best = min(completed, key=lambda trial: trial["rank"])
+    best = chosen_trial(trials, run.read_settings().get("recall_target", 1.0))
     if not best["reachable"]:
         floor = run.read_settings()["precision_floor"]
         raise UsageError(f"no trial of run {run.name!r} reached the precision floor {floor:.2f} (best: precision "

@@ -36,14 +36,15 @@ def _subtitle(run: RunPaths, floor: float) -> str:
 
 
 def _at_floor(record: dict, metric: str = "recall") -> float:
-    """A trial's recall (or precision) at its chosen threshold, NaN when it never reached the floor."""
-    return record[metric] if record["status"] == "completed" and record["reachable"] else np.nan
+    """A trial's recall (or specificity) at its chosen threshold, NaN when it never reached the floor."""
+    reached = record["status"] == "completed" and record["reachable"]
+    return record.get(metric, np.nan) if reached else np.nan
 
 
-def _ranking_metric(records: list[dict]) -> str:
-    """Recall ranks the trials unless they all reach the same recall; then precision, the tie-break, does."""
+def _ranking_metric(records: list[dict], recall_target: float) -> str:
+    """Recall ranks the trials unless they all reach the recall target; then specificity, the tie-break, does."""
     recalls = [r for r in (_at_floor(record) for record in records) if not np.isnan(r)]
-    return "precision" if len(recalls) > 1 and max(recalls) - min(recalls) < 1e-9 else "recall"
+    return "specificity" if len(recalls) > 1 and min(recalls) >= recall_target - 1e-9 else "recall"
 
 
 def plot_search(run: RunPaths) -> list[Path]:
@@ -59,13 +60,13 @@ def plot_search(run: RunPaths) -> list[Path]:
 
 
 def _trials_in_order(run, records, floor, path) -> Path:
-    figure, (recall_axes, precision_axes) = plt.subplots(2, 1, figsize=(9, 6.4), sharex=True)
+    figure, (recall_axes, specificity_axes) = plt.subplots(2, 1, figsize=(9, 6.4), sharex=True)
     brackets = [record.get("bracket") for record in records]
     order = np.arange(1, len(records) + 1)
     scores = np.array([record["score"] if record["status"] == "completed" else -np.inf for record in records])
     best_so_far = np.maximum.accumulate(scores)  # the objective's own order, ties included
     best_index = [int(np.flatnonzero(scores == best)[0]) if np.isfinite(best) else None for best in best_so_far]
-    for axes, metric in ((recall_axes, "recall"), (precision_axes, "precision")):
+    for axes, metric in ((recall_axes, "recall"), (specificity_axes, "specificity")):
         values = np.array([_at_floor(record, metric) for record in records])
         for bracket in sorted({b for b in brackets if b is not None}, reverse=True):
             chosen = np.array([b == bracket for b in brackets])
@@ -78,10 +79,12 @@ def _trials_in_order(run, records, floor, path) -> Path:
         axes.step(order, best_line, where="post", color="black", linewidth=1.5, label="best trial so far")
         axes.set_ylabel(f"validation {metric}\nat precision ≥ {floor:.2f}")
         axes.grid(alpha=0.3)
-    precision_axes.axhline(floor, color="orange", linestyle="--", linewidth=1, label=f"floor {floor:.2f}")
-    precision_axes.set_xlabel("trial, in the order it ran")
+    recall_target = run.read_settings().get("recall_target", 1.0)
+    recall_axes.axhline(recall_target, color="orange", linestyle="--", linewidth=1, label=f"target {recall_target:.2f}")
+    specificity_axes.set_xlabel("trial, in the order it ran")
     recall_axes.legend(loc="lower right", fontsize=8)
-    recall_axes.set_title(f"Trials of the search: recall at the floor ranks them, precision breaks ties\n"
+    recall_axes.set_title(f"Trials of the search: recall at the floor (up to the target) ranks them, specificity "
+                          f"breaks ties\n"
                           f"{_subtitle(run, floor)}")
     return _save(figure, path)
 
@@ -125,7 +128,7 @@ def _learning_curves(run, records, floor, path) -> Path:
 
 def _hyperparameters(run, records, floor, path) -> Path:
     names = sorted({name for record in records for name in record["hyperparameters"]})
-    metric = _ranking_metric(records)
+    metric = _ranking_metric(records, run.read_settings().get("recall_target", 1.0))
     columns = min(4, len(names))
     rows = int(np.ceil(len(names) / columns))
     figure, grid = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.6 * rows), squeeze=False)
@@ -151,7 +154,7 @@ def _hyperparameters(run, records, floor, path) -> Path:
         axes.set_ylabel(f"val. {metric} at floor", fontsize=8)
     for axes in list(grid.flat)[len(names):]:
         axes.axis("off")
-    why = " (every trial reached the same recall: precision, the tie-break, ranks them)" if metric == "precision" else ""
+    why = " (every trial reached the recall target: specificity, the tie-break, ranks them)" if metric == "specificity" else ""
     figure.suptitle(f"Validation {metric} at precision ≥ {floor:.2f} against each hyperparameter{why}; "
                     f"grey at 0: floor not reached\n{_subtitle(run, floor)}", fontsize=10)
     return _save(figure, path)

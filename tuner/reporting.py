@@ -11,7 +11,7 @@ from rich.table import Table
 
 from .atomic import read_json
 from .runs import RunPaths
-from .trials import read_trials_table
+from .trials import chosen_trial, read_trials_table
 
 METRIC_FORMATS = {"score": "{:.4f}", "recall": "{:.3f}", "precision": "{:.3f}", "specificity": "{:.3f}",
                   "threshold": "{:.3g}", "roc_auc": "{:.3f}", "pr_auc": "{:.3f}"}
@@ -113,7 +113,7 @@ def print_report(run: RunPaths, top: int | None, console: Console) -> None:
             *([trial.get("worker") or "-"] if distributed else []),
             status, style=None if completed else "red")
     console.print(table)
-    _print_best(trials, floor, console)
+    _print_best(trials, settings, console)
     _print_test_runs(run, console)
     if manifest:
         versions = ", ".join(f"{name} {version}" for name, version in manifest["versions"].items() if version)
@@ -178,20 +178,22 @@ def _short(value) -> str:
     return str(value)
 
 
-def _print_best(trials: list[dict], floor: float, console: Console) -> None:
+def _print_best(trials: list[dict], settings: dict, console: Console) -> None:
+    floor = settings["precision_floor"]
     completed = [trial for trial in trials if trial["status"] == "completed"]
     failed = len(trials) - len(completed)
     if not completed:
         console.print(f"No finished trial yet ({failed} failed).")
         return
-    best = completed[0]
+    best = chosen_trial(trials, settings.get("recall_target", 1.0))
     if not best["reachable"]:
         top_precision = max(trial["precision"] for trial in completed)
         top_recall = max(trial["recall"] for trial in completed)
         console.print(f"[bold red]No trial reached the precision floor {floor:.2f}.[/] Best precision reached "
                       f"{top_precision:.3f}; best recall reached {top_recall:.3f}. `test` needs --trial ID.")
         return
-    console.print(f"[bold]Best trial {best['trial_id']}[/]: validation recall {best['recall']:.3f} at precision "
+    what = "fine-tuned from trial " + best["parent_trial"] if best.get("stage") == "finetune" else "the best trial"
+    console.print(f"[bold]Chosen model {best['trial_id']}[/] ({what}): validation recall {best['recall']:.3f} at precision "
                   f"{best['precision']:.3f}{_prevalence_text(best)}, specificity {_fmt(best.get('specificity'))} "
                   f"(threshold {best['threshold']:.3g}), ROC-AUC {best['roc_auc']:.3f}, "
                   f"PR-AUC {best['pr_auc']:.3f}, accuracy {best['accuracy']:.3f}; best epoch {best['best_epoch']} "

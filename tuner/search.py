@@ -37,7 +37,7 @@ class SearchSettings:
     precision_floor: float = 0.90
     recall_target: float = DEFAULT_RECALL_TARGET
     prevalence: float | None = None  # None: the validation split's own share of PNEUMONIA
-    max_epochs: int = 20
+    max_epochs: int = 10
     factor: int = 3
     hyperband_iterations: int = 1
     batch_size: int = 32
@@ -400,6 +400,7 @@ def _trial_record(trial, current: dict | None, settings: SearchSettings) -> dict
     record = {
         "trial_id": trial.trial_id,
         "status": status,
+        "stage": "search",
         "bracket": hp_values.get("tuner/bracket"),
         "round": hp_values.get("tuner/round"),
         "parent_trial": hp_values.get("tuner/trial_id"),

@@ -11,6 +11,26 @@ from .atomic import atomic_path, read_json, write_json
 from .objective import rank_trials
 from .runs import RunPaths
 
+def chosen_trial(trials: list[dict], recall_target: float) -> dict | None:
+    """The model a run hands over, from its ranked trials table (None when no trial finished).
+
+    The best-ranked trial, except that its fine-tuned version (`<id>-ft`) takes its place whenever it
+    keeps the user's contract on validation: it reaches the precision floor and at least the recall
+    (counted up to the target) of the trial it was tuned from. Validation comes from the training
+    folder and cannot show the shift that fine-tuning on augmented images is for; the specificity
+    tie-break that ranks search trials is not asked of it.
+    """
+    completed = sorted((trial for trial in trials if trial["status"] == "completed"), key=lambda trial: trial["rank"])
+    if not completed:
+        return None
+    best = completed[0]
+    for trial in completed:
+        if trial.get("stage") == "finetune" and trial.get("parent_trial") == best["trial_id"] and trial["reachable"]:
+            if min(trial["recall"], recall_target) >= min(best["recall"], recall_target) - 1e-9:
+                return trial
+    return best
+
+
 def read_trial_records(run: RunPaths) -> list[dict]:
     if not run.trial_records.is_dir():
         return []
