@@ -95,8 +95,8 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     _add_run_arguments(parser)
     parser.add_argument("--precision-floor", type=float, default=0.90, metavar="P",
                         help="validation precision a threshold must keep (default 0.90)")
-    parser.add_argument("--recall-target", type=float, default=0.97, metavar="R",
-                        help="recall the threshold aims at; above it, specificity counts (default 0.97; 1 = the "
+    parser.add_argument("--recall-target", type=float, default=0.98, metavar="R",
+                        help="recall the threshold aims at; above it, specificity counts (default 0.98; 1 = the "
                              "highest recall the floor allows)")
     parser.add_argument("--prevalence", type=float, metavar="P",
                         help="share of PNEUMONIA where the model will be used: the floor applies to the precision "

@@ -27,8 +27,10 @@ LOSS_EPSILON = 1e-7
 
 
 # The default sensitivity target: the operating point is the highest threshold that still finds this
-# share of the validation pneumonia images, not the one under the single lowest-scored image.
-DEFAULT_RECALL_TARGET = 0.97
+# share of the validation pneumonia images, not the one under the single lowest-scored image. 0.98 is the
+# lowest target whose threshold, chosen on one half of the validation patients, kept recall >= 0.95 on
+# the other half in 95 % of 200 halvings (tools/operating_point_evidence.py; docs/results.md).
+DEFAULT_RECALL_TARGET = 0.98
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ class SearchSettings:
         if not 0.0 < self.precision_floor < 1.0:
             raise UsageError(f"--precision-floor {self.precision_floor} is outside (0, 1): use e.g. 0.90")
         if not 0.0 < self.recall_target <= 1.0:
-            raise UsageError(f"--recall-target {self.recall_target} is outside (0, 1]: use e.g. 0.97")
+            raise UsageError(f"--recall-target {self.recall_target} is outside (0, 1]: use e.g. 0.98")
         if self.prevalence is not None and not 0.0 < self.prevalence < 1.0:
             raise UsageError(f"--prevalence {self.prevalence} is outside (0, 1): the share of PNEUMONIA "
                              "where the model will be used, e.g. 0.5")
