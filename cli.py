@@ -21,10 +21,37 @@ logging.getLogger("tensorflow").setLevel(logging.ERROR)  # e.g. retracing notes:
 from tuner.errors import UsageError
 
 
+def program_name() -> str:
+    """The program as the user typed it: `xray-tuner` when installed, else `python cli.py`."""
+    typed = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "cli.py"
+    return f"python {typed}" if typed.endswith(".py") else typed
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)  # `--form csv` must not silently mean `--format csv`
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> None:  # one line, exit 2, as for every bad input
-        raise UsageError(f"{message} (see `python cli.py {self.prog.split()[-1]} --help`)"
-                         if " " in self.prog else f"{message} (see `python cli.py --help`)")
+        hint = self._suggestion(message)
+        raise UsageError(f"{message}{hint} (see `{self.prog} --help`)")
+
+    def _suggestion(self, message: str) -> str:
+        """'; did you mean --x?' for a misspelled flag or command."""
+        import difflib
+        import re
+
+        known = [option for action in self._actions for option in action.option_strings]
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                known += list(action.choices)
+        typed = re.findall(r"(--?[\w-]+)", message.split("unrecognized arguments:")[-1]) \
+            if "unrecognized arguments:" in message else re.findall(r"invalid choice: '([^']+)'", message)
+        for word in typed:
+            close = difflib.get_close_matches(word.split("=")[0], known, n=1, cutoff=0.6)
+            if close:
+                return f"; did you mean {close[0]}?"
+        return ""
 
 
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +64,7 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="cli.py", description="Keras Tuner toolkit for pediatric chest X-ray pneumonia classification.")
+    parser = _Parser(prog=program_name(), description="Keras Tuner toolkit for pediatric chest X-ray pneumonia classification.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     data = commands.add_parser("data", help="read and split the data set, and summarise it")
@@ -70,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--top", type=int, metavar="N", help="show the N best trials")
     report.add_argument("--format", choices=("table", "csv", "json", "markdown"), default="table")
     report.add_argument("--output", metavar="PATH", help="write the csv/json/markdown export to PATH")
+    report.add_argument("--wide", action="store_true", help="every column, the hyperparameters included")
     report.add_argument("--plots", action="store_true", help="also draw the run's plots (PNG, in results/<run>/plots)")
     report.add_argument("--compare", nargs=2, metavar=("A", "B"), help="two runs' settings and best trials side by side")
 
@@ -79,13 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("--data", metavar="DIR", help="the run's data folder, if it has moved")
     test.add_argument("--format", choices=("table", "json"), default="table")
 
-    predict = commands.add_parser("predict", help="probability and label of image files")
-    predict.add_argument("images", nargs="+", metavar="IMAGE")
+    predict = commands.add_parser("predict", help="probability and label of image files and folders")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files, or folders searched for images")
     _add_run_arguments(predict)
     predict.add_argument("--trial", metavar="ID", help="use this trial instead of the chosen one")
+    predict.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
     demo = commands.add_parser("demo", help="search, report and test on a small SYNTHETIC image set (~1 min)")
     demo.add_argument("--results-dir", default="results", metavar="DIR")
+    parser.commands = commands.choices
     return parser
 
 
@@ -197,9 +227,10 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def _settings_from_flags(args: argparse.Namespace, fixed_hyperparameters: dict | None = None,
                          name: str | None = None):
+    from dataclasses import replace
+
     from search_spaces import get_space_class
-    from tuner.runs import default_run_name
-    from tuner.search import SearchSettings
+    from tuner.search import SearchSettings, settings_digest
 
     space_class = get_space_class(args.space)
     weights = None if args.weights.lower() == "none" else args.weights
@@ -207,9 +238,9 @@ def _settings_from_flags(args: argparse.Namespace, fixed_hyperparameters: dict |
         from search_spaces.mobilenet_head import validate_weights
 
         weights = validate_weights(weights)
-    return SearchSettings(
+    settings = SearchSettings(
         space=args.space, data=data_settings(args), results_dir=Path(args.results_dir),
-        run_name=args.run or default_run_name(f"{args.space}-{name}" if name else args.space),
+        run_name=args.run or "pending",
         precision_floor=args.precision_floor, recall_target=args.recall_target, prevalence=args.prevalence,
         fixed_hyperparameters=fixed_hyperparameters,
         max_epochs=args.max_epochs, factor=args.factor, hyperband_iterations=args.hyperband_iterations,
@@ -220,6 +251,11 @@ def _settings_from_flags(args: argparse.Namespace, fixed_hyperparameters: dict |
         deterministic=args.deterministic, tensorboard=args.tensorboard, overwrite=args.overwrite,
         show_progress=not args.quiet,
     )
+    if args.run:
+        return settings
+    # The default name is the settings' own: the same command finds, and resumes, the same run.
+    prefix = f"{args.space}-{name}" if name else args.space
+    return replace(settings, run_name=f"{prefix}-{settings_digest(settings)}")
 
 
 def _search_with_local_workers(args: argparse.Namespace, settings):
@@ -293,7 +329,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     if args.format == "table":
         if args.output:
             raise UsageError("--output needs --format csv, json or markdown")
-        print_report(run, args.top, _console())
+        print_report(run, args.top, _console(wide=args.wide))
         return
     text = format_report(run, args.format, args.top)
     if args.output:
@@ -322,9 +358,19 @@ def cmd_test(args: argparse.Namespace) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> None:
     from tuner.predict import predict_files
+    from tuner.reporting import print_predictions
 
-    for row in predict_files(_find_run(args), args.images, args.trial):
-        print(f"{row['file']}\t{row['probability']:.4f}\t{row['label']}")
+    rows, skipped = predict_files(_find_run(args), args.images, args.trial)
+    if args.format == "json":
+        print(json.dumps({"predictions": rows, "skipped": skipped}, indent=2))
+    elif args.format == "csv":
+        import pandas as pd
+
+        print(pd.DataFrame(rows).to_csv(index=False), end="")
+    else:
+        print_predictions(rows, _console())
+    for row in skipped:
+        print(f"skipped {row['file']}: {row['reason']}", file=sys.stderr)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -333,11 +379,11 @@ def cmd_demo(args: argparse.Namespace) -> None:
     run_demo(Path(args.results_dir), _console())
 
 
-def _console():
+def _console(wide: bool = False):
     from rich.console import Console
 
-    # Piped or captured output (a log, a notebook cell) gets room for the wide trial table.
-    return Console() if sys.stdout.isatty() else Console(width=160)
+    # Piped or captured output (a log, a file, a notebook cell) gets room for the wide trial table.
+    return Console(width=max(Console().width, 160)) if wide or not sys.stdout.isatty() else Console()
 
 
 COMMANDS = {"data": cmd_data, "spaces": cmd_spaces, "search": cmd_search, "train": cmd_train, "report": cmd_report,
@@ -346,9 +392,12 @@ COMMANDS = {"data": cmd_data, "spaces": cmd_spaces, "search": cmd_search, "train
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:  # reported by the command's own parser, which knows its flags
+            parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
         args.argv = list(sys.argv[1:] if argv is None else argv)
-        args.command_line = shlex.join(["python", "cli.py", *args.argv])
+        args.command_line = shlex.join([*program_name().split(), *args.argv])
         COMMANDS[args.command](args)
     except UsageError as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
@@ -360,6 +409,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
+    from tuner.quiet import filter_native_stderr
+
+    filter_native_stderr()
     sys.exit(main())
 
 

@@ -97,18 +97,39 @@ def test_test_then_predict(finished_run, synthetic_data, capsys):
     assert again["test_evaluations"] == result["test_evaluations"] + 1  # every look at the test set counts
 
     images = sorted((synthetic_data / "test" / "PNEUMONIA").glob("*.jpeg"))[:2]
-    capsys.readouterr()
-    assert cli.main(["predict", *map(str, images), "--results-dir", str(results)]) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 2
-    for line, image in zip(lines, images):
-        file, probability, label = line.split("\t")
-        assert file == str(image) and 0.0 <= float(probability) <= 1.0 and label in ("NORMAL", "PNEUMONIA")
+    output = _json_output(capsys, ["predict", *map(str, images), "--results-dir", str(results), "--format", "json"])
+    rows = output["predictions"]
+    assert [row["file"] for row in rows] == list(map(str, images)) and output["skipped"] == []
+    chosen = json.loads(run.trials_json.read_text())[0]
+    for row in rows:
+        assert 0.0 <= row["probability"] <= 1.0 and row["threshold"] == chosen["threshold"]
+        assert row["label"] == ("PNEUMONIA" if row["probability"] >= row["threshold"] else "NORMAL")
+        assert row["trial"] == chosen["trial_id"]
     # predict agrees with the test run's probabilities for the same files
     by_file = {row.split(",")[0]: float(row.split(",")[3]) for row in predictions[1:]}
-    for line, image in zip(lines, images):
-        expected = by_file[f"test/PNEUMONIA/{image.name}"]
-        assert float(line.split("\t")[1]) == pytest.approx(expected, abs=1e-4)  # printed to 4 decimals
+    for row, image in zip(rows, images):
+        assert row["probability"] == pytest.approx(by_file[f"test/PNEUMONIA/{image.name}"], abs=1e-5)
+
+
+def test_predict_on_a_folder_lists_what_it_skips(finished_run, synthetic_data, tmp_path, capsys):
+    import shutil
+
+    results, _ = finished_run
+    folder = tmp_path / "incoming"
+    shutil.copytree(synthetic_data / "test" / "NORMAL", folder / "normal")
+    (folder / "notes.jpeg").write_text("not an image")
+    (folder / "README.txt").write_text("not an image either, and not named like one")
+    expected = sorted(str(path) for path in folder.rglob("*.jpeg") if path.name != "notes.jpeg")
+    capsys.readouterr()
+    assert cli.main(["predict", str(folder), "--results-dir", str(results), "--format", "csv"]) == 0
+    out, err = capsys.readouterr()
+    lines = out.strip().splitlines()
+    assert lines[0] == "file,probability,threshold,label,trial"
+    assert sorted(line.split(",")[0] for line in lines[1:]) == expected
+    assert err.strip() == f"skipped {folder / 'notes.jpeg'}: not a readable image (UnidentifiedImageError)"
+    assert cli.main(["predict", str(folder), "--results-dir", str(results)]) == 0
+    table = capsys.readouterr().out
+    assert all(header in table for header in ("file", "probability", "threshold", "label", "trial"))
 
 
 def test_mobilenet_head_search_then_fine_tuning(synthetic_data, tmp_path, capsys):

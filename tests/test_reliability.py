@@ -167,12 +167,15 @@ def test_a_search_that_keeps_failing_stops_and_keeps_its_results(data, tmp_path,
         assert cli.main(search_args(data, results, tmp_path / "cache", "r", "--max-failed-trials", "2")) == 2
     finally:
         FailingCnn.fail_always = False
-    err = capsys.readouterr().err
-    assert "stopped after 2 failed trials in a row" in err and len(err.strip().splitlines()) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("New run r in ") and len(err) == 2  # the run started, then stopped
+    assert err[1].startswith("error: stopped after 2 failed trials in a row")
     trials = json.loads(RunPaths(results / "r").trials_json.read_text())
     assert len(trials) == 2 and all(t["status"] == "failed" for t in trials)
-    assert cli.main(["test", "--results-dir", str(results)]) == 2
-    assert "no finished trial" in capsys.readouterr().err
+    assert cli.main(["test", "--results-dir", str(results)]) == 2  # the latest run is one with a finished trial
+    assert "has a finished trial yet (runs: r)" in capsys.readouterr().err
+    assert cli.main(["test", "--results-dir", str(results), "--run", "r"]) == 2
+    assert "has no finished trial yet" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +203,12 @@ def snapshot(folder: Path) -> dict:
     (["search", "--space", "mobilenet_head", "--weights", "NOT_HDF5.h5"], "HDF5"),
     (["report", "--run", "nosuchrun"], "no run 'nosuchrun'"),
     (["test", "--run", "nosuchrun"], "no run 'nosuchrun'"),
-    (["predict", "NOT_AN_IMAGE.jpeg"], "is not a readable image"),
+    (["predict", "NOT_AN_IMAGE.jpeg"], "none of the 1 file(s) is a readable image"),
+    (["search", "--space", "cnn_depth", "--recall-target", "1.5"], "--recall-target 1.5 is outside (0, 1]"),
+    (["search", "--space", "cnn_depth", "--prevalence", "0"], "--prevalence 0.0 is outside (0, 1)"),
+    (["search", "--space", "mobilenet_head", "--finetune-epochs", "-1"], "--finetune-epochs -1 must be 0"),
+    (["search", "--space", "cnn_depth", "--precison-floor", "0.9"], "did you mean --precision-floor?"),
+    (["report", "--form", "csv"], "unrecognized arguments: --form csv; did you mean --format?"),
     (["predict", "MISSING.jpeg"], "not found"),
     (["test", "--data", "EMPTY_DIR"], "has no train/ folder"),
     (["test", "--data", "OTHER_DATA"], "(or its split) is not what run 'r' was searched on"),
@@ -222,6 +230,42 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(case, expected, finish
     err = capsys.readouterr().err
     assert expected in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert snapshot(finished) == before
+
+
+def test_a_refused_search_leaves_no_run_folder(data, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))  # no cached ImageNet weights
+    monkeypatch.setattr("search_spaces.mobilenet_head.IMAGENET_URL", "http://127.0.0.1:9/")  # offline
+    results = tmp_path / "results"
+    for argv in (["search", "--space", "mobilenet_head", "--weights", "imagenet", "--data", str(data)],
+                 ["search", "--space", "cnn_depth", "--data", str(data / "test")]):
+        capsys.readouterr()
+        assert cli.main([*argv, "--image-size", "32", "--results-dir", str(results), "--cache-dir",
+                         str(tmp_path / "cache"), "--quiet"]) == 2
+        assert len(capsys.readouterr().err.strip().splitlines()) == 1
+        assert not results.is_dir() or not any(results.iterdir())
+
+
+def test_the_same_command_resumes_its_run_and_a_finished_one_is_not_repeated(data, tmp_path, uninterrupted, capsys):
+    results, cache = tmp_path / "results", tmp_path / "cache"
+    args = [arg for arg in search_args(data, results, cache) if arg not in ("--run", "r")]
+    process = start_search(args)
+    wait_for(lambda: len(list(results.glob("*/trials/*.json"))) >= 2, process)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and "run the same command again to resume" in err, err[-800:]
+    [run_folder] = list(results.iterdir())
+    again = subprocess.run([sys.executable, "cli.py", *args], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.splitlines()[0].startswith(f"Resuming run {run_folder.name} (")
+    assert [path.name for path in results.iterdir()] == [run_folder.name]  # no second run
+    assert finished_trials(RunPaths(run_folder)) == finished_trials(uninterrupted)
+    before = snapshot(run_folder)
+    once_more = subprocess.run([sys.executable, "cli.py", *args], cwd=REPO, capture_output=True, text=True,
+                               timeout=600)
+    assert once_more.returncode == 0 and "already finished with these settings" in once_more.stderr
+    lock = run_folder / ".search.lock"  # holds the pid of the last process that opened the run
+    assert {path: data for path, data in snapshot(run_folder).items() if path != lock} == \
+        {path: data for path, data in before.items() if path != lock}
 
 
 def test_no_runs_and_unwritable_results(data, tmp_path, capsys):

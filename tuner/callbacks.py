@@ -9,6 +9,7 @@ import keras
 import numpy as np
 
 from .objective import OperatingRule, validation_metrics
+from .interrupt import raise_if_requested
 from .progress import stderr_console
 
 
@@ -101,6 +102,16 @@ class DisplayCallback(_SharedAcrossCopies, keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         last = self.validation.history[-1] if self.validation.history else {}
         self.display.epoch_done(epoch, {**last, "loss": last.get("val_loss")})
+
+
+class StopOnInterrupt(keras.callbacks.Callback):
+    """Raises a Ctrl-C that an interpreter callback swallowed, at the next batch (see `interrupt.py`)."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        raise_if_requested()
+
+    def on_epoch_end(self, epoch, logs=None):
+        raise_if_requested()
 
 
 class KeepBestEpoch(keras.callbacks.Callback):

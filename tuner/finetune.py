@@ -41,7 +41,7 @@ def finetune_best(settings, dataset: Dataset, run: RunPaths) -> dict | None:
 
     import keras
 
-    from .callbacks import EpochReport, KeepBestEpoch, ValidationMetrics
+    from .callbacks import EpochReport, KeepBestEpoch, StopOnInterrupt, ValidationMetrics
     from .models import load_trial_model, trial_hyperparameters
     from .search import VALIDATION_BATCH, make_space, trial_seed
     from .sequences import make_sequence
@@ -63,7 +63,7 @@ def finetune_best(settings, dataset: Dataset, run: RunPaths) -> dict | None:
     with progress_bar(f"fine-tuning trial {parent['trial_id']}", total=settings.finetune_epochs * len(train_batches),
                       unit="batches", enabled=settings.show_progress) as advance:
         model.fit(train_batches, epochs=settings.finetune_epochs, verbose=0,
-                  callbacks=[metrics, keras.callbacks.TerminateOnNaN(), keep_best, EpochReport(advance, metrics,
+                  callbacks=[metrics, keras.callbacks.TerminateOnNaN(), StopOnInterrupt(), keep_best, EpochReport(advance, metrics,
                                                                                                settings.show_progress)])
     record = finetune_record(parent, trial_id, metrics.history, settings, time.monotonic() - started)
     if record["status"] == "completed":

@@ -1,4 +1,4 @@
-"""`predict`: the chosen model's probability and label for image files."""
+"""`predict`: the chosen model's probability and label for image files and folders."""
 
 from __future__ import annotations
 
@@ -9,28 +9,48 @@ import numpy as np
 from .errors import UsageError
 from .holdout import choose_trial
 from .image_cache import decode
-from .layout import CLASS_NAMES
+from .layout import CLASS_NAMES, IMAGE_SUFFIXES
 from .runs import RunPaths
 
-
-def _read_image(path: str, image_size: int) -> np.ndarray:
-    file = Path(path)
-    if not file.is_file():
-        raise UsageError(f"image {path} not found: check the path")
-    try:
-        return decode(file.read_bytes(), image_size)
-    except Exception:  # noqa: BLE001 - whatever Pillow raises, the file is not an image we can read
-        raise UsageError(f"{path} is not a readable image (.jpeg, .jpg or .png expected)") from None
+PREDICT_BATCH = 64
 
 
-def predict_files(run: RunPaths, paths: list[str], trial_id: str | None = None) -> list[dict]:
+def collect_images(paths: list[str]) -> list[Path]:
+    """The files named, and every image file under the folders named (sorted); refuses a missing path."""
+    files = []
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UsageError(f"{name} not found: pass image files or folders of images")
+    if not files:
+        raise UsageError(f"no image files (.jpeg, .jpg, .png) in {', '.join(paths)}")
+    return files
+
+
+def predict_files(run: RunPaths, paths: list[str], trial_id: str | None = None) -> tuple[list[dict], list[dict]]:
+    """(predictions, skipped): one row per readable image, one per file that is not a readable image."""
     from .models import load_trial_model, settings_from_run
 
     trial = choose_trial(run, trial_id)
     settings = settings_from_run(run)
-    images = np.stack([_read_image(path, settings.data.image_size) for path in paths])  # all checked first
+    readable, images, skipped = [], [], []
+    for file in collect_images(paths):  # every file checked before the model loads
+        try:
+            images.append(decode(file.read_bytes(), settings.data.image_size))
+            readable.append(file)
+        except Exception as error:  # noqa: BLE001 - whatever Pillow raises, it is not an image we can read
+            skipped.append({"file": str(file), "reason": f"not a readable image ({type(error).__name__})"})
+    if not images:
+        raise UsageError(f"none of the {len(skipped)} file(s) is a readable image (.jpeg, .jpg or .png expected)")
     model = load_trial_model(run, settings, trial)
-    probabilities = np.asarray(model.predict(images.astype(np.float32), verbose=0), dtype=np.float64).ravel()
+    batch = np.stack(images).astype(np.float32)
+    probabilities = np.asarray(model.predict(batch, batch_size=PREDICT_BATCH, verbose=0), dtype=np.float64).ravel()
     threshold = float(trial["threshold"])  # the operating point the search recorded, as in `test`
-    return [{"file": path, "probability": float(p), "label": CLASS_NAMES[int(p >= threshold)]}
-            for path, p in zip(paths, probabilities)]
+    rows = [{"file": str(file), "probability": float(p), "threshold": threshold,
+             "label": CLASS_NAMES[int(p >= threshold)], "trial": trial["trial_id"]}
+            for file, p in zip(readable, probabilities)]
+    return rows, skipped

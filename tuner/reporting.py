@@ -15,6 +15,7 @@ from .trials import chosen_trial, read_trials_table
 
 METRIC_FORMATS = {"score": "{:.4f}", "recall": "{:.3f}", "precision": "{:.3f}", "specificity": "{:.3f}",
                   "threshold": "{:.3g}", "roc_auc": "{:.3f}", "pr_auc": "{:.3f}"}
+WIDE_TABLE_COLUMNS = 120
 JSON_FIELDS = ("rank", "trial_id", "status", "stage", "score", "recall", "specificity", "precision", "prevalence",
                "threshold", "reachable", "roc_auc",
                "pr_auc", "accuracy", "val_loss", "epochs", "best_epoch", "seconds", "bracket", "round",
@@ -84,35 +85,43 @@ def print_report(run: RunPaths, top: int | None, console: Console) -> None:
     console.print(f"[bold]{run.name}[/] · space {settings['space']} · {rule_text(settings)} · "
                   f"{settings['image_size']} px · seed {settings['seed']} · backend {manifest.get('backend', '?')} "
                   f"on {manifest.get('device', '?')}{synthetic}")
+    # On a narrow terminal the metrics keep their whole headers; the hyperparameters (and the input and
+    # worker columns) come back at 120 columns, with --wide, or in a file or pipe.
+    wide = console.width >= WIDE_TABLE_COLUMNS
     table = Table(title=f"Trials ranked by validation recall (up to {settings.get('recall_target', 1.0):.2f}) at "
                         f"precision ≥ {floor:.2f}, then specificity")
-    table.add_column("rank", justify="right")
-    table.add_column("trial")
-    table.add_column("hyperparameters (those that vary)", ratio=1)
-    for column in ("recall", "spec.", "precision", "threshold", "ROC-AUC", "epochs", "time"):
-        table.add_column(column, justify="right")
-    table.add_column("input")
+    table.add_column("rank" if wide else "#", justify="right", no_wrap=True)
+    table.add_column("trial", no_wrap=True)
+    if wide:
+        table.add_column("hyperparameters (those that vary)", ratio=1)
+    for column in ("recall", "spec.", "prec.", "thr.", "AUC", "epochs", "time"):
+        table.add_column(column, justify="right", no_wrap=True)
     # A one-process search's trials are all Keras Tuner's "tuner0" (or unnamed, in older runs).
-    distributed = bool({trial.get("worker") for trial in trials} - {None, "tuner0"})
+    distributed = wide and bool({trial.get("worker") for trial in trials} - {None, "tuner0"})
+    if wide:
+        table.add_column("input")
     if distributed:
         table.add_column("worker")
-    table.add_column("status")
+    table.add_column("status", no_wrap=True)
     for trial in shown:
         hps = trial.get("hyperparameters", {})
         completed = trial["status"] == "completed"
         metric = (lambda name: METRIC_FORMATS[name].format(trial[name]) if completed and name in trial else "-")
-        status = trial["status"] if completed else f"failed: {trial.get('message', '')[:80]}"
-        if completed and not trial["reachable"]:
-            status = "below floor"
+        status = ("ok" if trial["reachable"] else "below floor") if completed else "failed"
         table.add_row(
             str(trial["rank"] or "-"), trial["trial_id"],
-            " ".join(f"{name}={_short(hps[name])}" for name in varying if name in hps),
+            *([" ".join(f"{name}={_short(hps[name])}" for name in varying if name in hps)] if wide else []),
             metric("recall"), metric("specificity"), metric("precision"), metric("threshold"), metric("roc_auc"),
             str(trial.get("epochs", "-")), f"{trial['seconds']:.0f}s" if trial.get("seconds") else "-",
-            "features" if trial.get("cached_features") else "images",
+            *(["features" if trial.get("cached_features") else "images"] if wide else []),
             *([trial.get("worker") or "-"] if distributed else []),
             status, style=None if completed else "red")
     console.print(table)
+    for trial in shown:
+        if trial["status"] != "completed":
+            console.print(f"[red]trial {trial['trial_id']} failed:[/] {trial.get('message', 'unknown error')}")
+    if not wide:
+        console.print("[dim]Hyperparameters: the chosen model's below; every trial's with --wide.[/]")
     _print_best(trials, settings, console)
     _print_test_runs(run, console)
     if manifest:
@@ -237,3 +246,14 @@ def print_test_result(result: dict, console: Console) -> None:
     console.print(f"Confusion matrix (rows true, columns predicted): NORMAL [{cm['tn']} {cm['fp']}]  "
                   f"PNEUMONIA [{cm['fn']} {cm['tp']}]")
     console.print(f"This run's test set has now been evaluated {result['test_evaluations']} time(s).")
+
+
+def print_predictions(rows: list[dict], console: Console) -> None:
+    """`predict`'s table: one row per image, with the threshold and trial that labelled it."""
+    table = Table(title=f"PNEUMONIA probability · trial {rows[0]['trial']} · threshold {rows[0]['threshold']:.3g}")
+    for column in ("file", "probability", "threshold", "label", "trial"):
+        table.add_column(column, justify="left" if column in ("file", "label", "trial") else "right",
+                         overflow="fold" if column == "file" else "ellipsis")
+    for row in rows:
+        table.add_row(row["file"], f"{row['probability']:.4f}", f"{row['threshold']:.3g}", row["label"], row["trial"])
+    console.print(table)

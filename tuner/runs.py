@@ -110,7 +110,20 @@ def find_run(results_dir: Path, name: str | None) -> RunPaths:
     if not runs:
         raise UsageError(f"no runs in {results_dir}: start one with `python cli.py search --space NAME` "
                          "(or `python cli.py demo`), or pass --results-dir")
-    return max(runs, key=lambda run: run.settings.stat().st_mtime)
+    with_results = [run for run in runs if _has_finished_trial(run)]
+    if not with_results:
+        names = ", ".join(sorted(run.name for run in runs)[-5:])
+        raise UsageError(f"no run in {results_dir} has a finished trial yet (runs: {names}): let a search finish, "
+                         "or name a run with --run")
+    # The run most recently worked on: its trials table is rewritten after every trial.
+    return max(with_results, key=lambda run: run.trials_json.stat().st_mtime)
+
+
+def _has_finished_trial(run: RunPaths) -> bool:
+    try:
+        return any(trial.get("status") == "completed" for trial in read_json(run.trials_json))
+    except (OSError, ValueError):
+        return False
 
 
 def list_runs(results_dir: Path) -> list[RunPaths]:

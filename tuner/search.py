@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import sys
 import time
@@ -126,38 +128,66 @@ def make_space(settings: SearchSettings):
 def run_search(settings: SearchSettings, command_line: str | None = None, distribution=None) -> RunPaths:
     """Run (or resume) a search; returns the run folder. `command_line` goes into the manifest.
 
-    With a `Distribution` this process is the chief (serves the oracle) or a worker (trains trials)
-    of a distributed search; see `tuner/distributed.py`.
+    The data and the weights are checked before the run folder is made, so a refused search leaves
+    nothing behind. With a `Distribution` this process is the chief (serves the oracle) or a worker
+    (trains trials) of a distributed search; see `tuner/distributed.py`.
     """
+    from .interrupt import install
+
+    install()
     run = settings.run
     command_line = command_line or " ".join(sys.argv)
     check_results_writable(settings.results_dir)
+    dataset = load_dataset(settings.data)
+    weights_sha256 = _weights_sha256(settings)
     if distribution is not None and distribution.role == "worker":
         with RunLock(run, run.directory / f".worker-{distribution.worker_id}.lock"):
             _wait_for_chief_settings(settings)
             distribution.apply()
-            _search(settings, load_dataset(settings.data), run, command_line, role="worker")
+            _search(settings, dataset, run, command_line, "worker", weights_sha256)
         return run
     with RunLock(run, run.lock):
-        _prepare_run_folder(settings)
-        dataset = load_dataset(settings.data)
+        if not _prepare_run_folder(settings):
+            return run  # finished before, with these settings
         if distribution is not None:
             distribution.apply()
-        _search(settings, dataset, run, command_line, role="chief" if distribution else "local")
+        _search(settings, dataset, run, command_line, "chief" if distribution else "local", weights_sha256)
     return run
 
 
-def _prepare_run_folder(settings: SearchSettings) -> None:
+def settings_digest(settings: SearchSettings) -> str:
+    """Eight hex digits that name a search's settings: the default run name ends with them, so running
+    the same command again finds (and resumes) the same run."""
+    wanted = settings.to_dict()
+    text = json.dumps({key: wanted.get(key) for key in RESUME_KEYS}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def _prepare_run_folder(settings: SearchSettings) -> bool:
+    """Make the run folder ready; False when the run already finished (nothing left to do). Says which."""
+    from .progress import stderr_console
+
     run = settings.run
     if run.settings.is_file() and not settings.overwrite:
         _check_same_settings(settings)
         # A kill mid-write leaves the old file whole and a temporary beside it; the oracle (and so
         # any worker) starts only after this, so nothing is writing yet.
         remove_leftovers(run.directory)
-        return
+        finished_trials = len(list(run.trial_records.glob("*.json"))) if run.trial_records.is_dir() else 0
+        manifest = read_json(run.manifest) if run.manifest.is_file() else {}
+        if manifest.get("finished"):
+            stderr_console.print(f"Run {run.name} already finished with these settings ({finished_trials} trials, "
+                                 f"{manifest['finished']}): nothing to do. --overwrite searches again; "
+                                 "--run NAME starts another run.", soft_wrap=True)
+            return False
+        stderr_console.print(f"Resuming run {run.name} ({finished_trials} trial(s) finished) in {settings.results_dir}.",
+                             soft_wrap=True)
+        return True
     if settings.overwrite:
         clear_run_folder(run)
+    stderr_console.print(f"New run {run.name} in {settings.results_dir}.", soft_wrap=True)
     write_json(run.settings, settings.to_dict())
+    return True
 
 
 def _check_same_settings(settings: SearchSettings) -> None:
@@ -187,13 +217,14 @@ def trial_seed(seed: int, trial_id: str) -> int:
     return zlib.crc32(f"{seed}:{trial_id}".encode()) % (2**31)
 
 
-def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_line: str, role: str) -> None:
+def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_line: str, role: str,
+            weights_sha256: str | None) -> None:
     """`role`: "local" (one process does it all), "chief" (serves the oracle) or "worker" (trains)."""
     import keras
     import keras_tuner
     from keras_tuner.src import config as keras_tuner_config
 
-    from .callbacks import DisplayCallback, ValidationMetrics
+    from .callbacks import DisplayCallback, StopOnInterrupt, ValidationMetrics
     from .display import SearchDisplay
     from .sequences import make_sequence
     from .trials import write_trials_table
@@ -210,7 +241,6 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
         from .backends import enable_determinism
 
         enable_determinism()
-    weights_sha256 = _weights_sha256(settings)
     if role != "worker":
         write_manifest(run.manifest, command_line, settings.to_dict(), data_fingerprint(dataset), weights_sha256,
                        synthetic_data=settings.synthetic_data)
@@ -262,6 +292,7 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
             kwargs["callbacks"] = [
                 metrics,  # first: the callbacks after it read the metrics it adds to the logs
                 keras.callbacks.TerminateOnNaN(),
+                StopOnInterrupt(),
                 keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=3, min_lr=1e-6),
                 keras.callbacks.EarlyStopping(monitor=OBJECTIVE, mode="max", patience=5),
                 DisplayCallback(display, len(train_batches), metrics),
