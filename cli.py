@@ -150,8 +150,21 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the backend's deterministic ops (slower; identical results on a GPU too)")
     parser.add_argument("--max-failed-trials", type=int, default=3, metavar="N",
                         help="stop after N failed trials in a row (default 3)")
+    parser.add_argument("--time-budget", type=_duration, metavar="TIME",
+                        help="start no new trial after TIME (e.g. 45m, 2h, 90s); the same command goes on later")
     parser.add_argument("--overwrite", action="store_true", help="start the run over, deleting its results")
     parser.add_argument("--quiet", action="store_true", help="no live progress display")
+
+
+def _duration(text: str) -> float:
+    """'45m', '2h', '1h30m', '90s' -> seconds."""
+    import re
+
+    match = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?", text.strip())
+    if not text.strip() or not match or not any(match.groups()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration: use e.g. 45m, 2h, 1h30m or 90s")
+    hours, minutes, seconds = (float(group or 0) for group in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
 
 
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -249,6 +262,7 @@ def _settings_from_flags(args: argparse.Namespace, fixed_hyperparameters: dict |
         finetune_epochs=space_class.finetune_epochs if args.finetune_epochs is None else args.finetune_epochs,
         mixed_precision=args.mixed_precision, max_failed_trials=args.max_failed_trials,
         deterministic=args.deterministic, tensorboard=args.tensorboard, overwrite=args.overwrite,
+        time_budget=args.time_budget,
         show_progress=not args.quiet,
     )
     if args.run:
@@ -297,11 +311,12 @@ def _settings_from_earlier_run(args: argparse.Namespace):
     from dataclasses import replace
 
     from tuner.models import settings_from_run
-    from tuner.runs import find_run, default_run_name
+    from tuner.runs import find_run
+    from tuner.search import settings_digest
 
     earlier = find_run(Path(args.results_dir), args.from_run)
     settings = settings_from_run(earlier)
-    name = args.run or default_run_name(f"{earlier.name}-rerun")
+    name = args.run or f"{earlier.name}-rerun-{settings_digest(settings)}"
     return replace(settings, run_name=name, overwrite=args.overwrite, show_progress=not args.quiet)
 
 

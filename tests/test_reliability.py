@@ -209,6 +209,7 @@ def snapshot(folder: Path) -> dict:
     (["search", "--space", "mobilenet_head", "--finetune-epochs", "-1"], "--finetune-epochs -1 must be 0"),
     (["search", "--space", "cnn_depth", "--precison-floor", "0.9"], "did you mean --precision-floor?"),
     (["report", "--form", "csv"], "unrecognized arguments: --form csv; did you mean --format?"),
+    (["search", "--space", "cnn_depth", "--time-budget", "45"], "'45' is not a duration: use e.g. 45m"),
     (["predict", "MISSING.jpeg"], "not found"),
     (["test", "--data", "EMPTY_DIR"], "has no train/ folder"),
     (["test", "--data", "OTHER_DATA"], "(or its split) is not what run 'r' was searched on"),
@@ -266,6 +267,22 @@ def test_the_same_command_resumes_its_run_and_a_finished_one_is_not_repeated(dat
     lock = run_folder / ".search.lock"  # holds the pid of the last process that opened the run
     assert {path: data for path, data in snapshot(run_folder).items() if path != lock} == \
         {path: data for path, data in before.items() if path != lock}
+
+
+def test_a_time_budget_stops_between_trials_and_the_same_command_goes_on(data, tmp_path, uninterrupted):
+    results, cache = tmp_path / "results", tmp_path / "cache"
+    args = [arg for arg in search_args(data, results, cache) if arg not in ("--run", "r")]
+    budgeted = subprocess.run([sys.executable, "cli.py", *args, "--time-budget", "1s"], cwd=REPO,
+                              capture_output=True, text=True, timeout=600)
+    assert budgeted.returncode == 0, budgeted.stderr
+    [run_folder] = list(results.iterdir())
+    done = len(list((run_folder / "trials").glob("*.json"))) if (run_folder / "trials").is_dir() else 0
+    assert f"Time budget of 1 s spent: {done} trial(s) of run {run_folder.name} finished" in budgeted.stderr
+    assert done < len(finished_trials(uninterrupted))
+    assert not json.loads((run_folder / "manifest.json").read_text()).get("finished")
+    rest = subprocess.run([sys.executable, "cli.py", *args], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert rest.returncode == 0 and rest.stderr.splitlines()[0].startswith(f"Resuming run {run_folder.name} ")
+    assert finished_trials(RunPaths(run_folder)) == finished_trials(uninterrupted)
 
 
 def test_no_runs_and_unwritable_results(data, tmp_path, capsys):

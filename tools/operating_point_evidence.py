@@ -32,13 +32,13 @@ from tuner.trials import read_trials_table  # noqa: E402
 TARGETS = (1.0, 0.99, 0.98, 0.97, 0.95, 0.90)
 
 
-def held_out(labels, probabilities, groups, floor: float, splits: int, seed: int) -> pd.DataFrame:
+def held_out(labels, probabilities, groups, floor: float, prevalence, splits: int, seed: int) -> pd.DataFrame:
     rows = []
     for repeat in range(splits // 2):
         folds = StratifiedGroupKFold(n_splits=2, shuffle=True, random_state=seed + repeat)
         for choose, check in folds.split(probabilities, labels, groups):
             for target in TARGETS:
-                op = operating_point(labels[choose], probabilities[choose], OperatingRule(floor, target))
+                op = operating_point(labels[choose], probabilities[choose], OperatingRule(floor, target, prevalence))
                 called = probabilities[check] >= op.threshold
                 positive = labels[check] == 1
                 rows.append({"target": target, "threshold": op.threshold,
@@ -63,7 +63,8 @@ def main() -> None:
     for trial in completed:
         model = load_trial_model(run, settings, trial)
         probabilities = predict_probabilities(model, dataset.images, validation["row"].to_numpy())
-        frame = held_out(labels, probabilities, groups, settings.precision_floor, args.splits, settings.data.seed)
+        frame = held_out(labels, probabilities, groups, settings.precision_floor, settings.prevalence,
+                         args.splits, settings.data.seed)
         frames.append(frame.assign(trial=trial["trial_id"]))
     results = pd.concat(frames)
     summary = results.groupby("target", sort=False).agg(

@@ -78,16 +78,26 @@ class SearchDisplay(_LiveView):
         self.trials_done += 1
         if record.get("status") == "completed" and (self.best is None or record["score"] > self.best["score"]):
             self.best = record
+        if self.live is not None and not stderr_console.is_terminal:
+            # A log, a pipe or a notebook cell shows no live view until the end: one line per trial.
+            best = self.best or {}
+            outcome = (f"recall {_fmt(record.get('recall'))}, specificity {_fmt(record.get('specificity'))} at "
+                       f"precision {_fmt(record.get('precision'))}" if record.get("status") == "completed"
+                       else f"failed: {record.get('message', '')}")
+            stderr_console.print(f"trial {record['trial_id']} done ({self.trials_done} so far, "
+                                 f"{_elapsed(self.started)} elapsed): {outcome}; best so far "
+                                 f"{best.get('trial_id', '-')}", soft_wrap=True)
         self.refresh()
 
     def _render(self):
-        elapsed = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - self.started))
+        elapsed = _elapsed(self.started)
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold")
         table.add_column()
         table.add_row("run", f"{self.run_name} · precision floor {self.precision_floor:.2f} · elapsed {elapsed}")
         if self.trial:
-            table.add_row("trial", f"{self.trial['id']} · bracket {self.trial['bracket']} round {self.trial['round']} · "
+            where = "" if self.trial["bracket"] is None else f" · bracket {self.trial['bracket']} round {self.trial['round']}"
+            table.add_row("trial", f"{self.trial['id']}{where} · "
                                    f"epochs {self.trial['initial_epoch'] + 1}–{self.trial['epochs']} · "
                                    f"{self.trials_done} trial(s) done")
         if self.last_epoch:
@@ -117,7 +127,7 @@ class WorkersDisplay(_LiveView):
         records = read_trial_records(self.run)
         completed = [r for r in records if r["status"] == "completed"]
         best = max(completed, key=lambda r: r["score"], default=None)
-        elapsed = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - self.started))
+        elapsed = _elapsed(self.started)
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold")
         table.add_column()
@@ -132,3 +142,7 @@ class WorkersDisplay(_LiveView):
             restarts = f", restarted {self.restarts[worker_id]}×" if self.restarts[worker_id] else ""
             table.add_row(worker_id, state + restarts)
         return table
+
+
+def _elapsed(started: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - started))

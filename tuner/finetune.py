@@ -4,8 +4,8 @@ The search trains heads on a frozen backbone's cached features: fast, but the fe
 chest X-rays, and cached features cannot be augmented. This stage takes the best trial's head, puts it
 on a MobileNetV2 whose top blocks train too (`MobileNetHead.finetune_model`), and trains both on
 augmented images at a low learning rate for a few epochs, scoring every epoch on validation with the
-search's own objective. The result is one more trial record, `<parent>-ft`, ranked with the others:
-when no fine-tuning epoch beats its parent on validation, the parent stays the chosen model.
+search's own objective. The result is one more trial record, `<parent>-ft`, ranked with the others;
+it is the run's chosen model when it keeps the user's contract on validation (`trials.chosen_trial`).
 """
 
 from __future__ import annotations
@@ -62,10 +62,14 @@ def finetune_best(settings, dataset: Dataset, run: RunPaths) -> dict | None:
     started = time.monotonic()
     with progress_bar(f"fine-tuning trial {parent['trial_id']}", total=settings.finetune_epochs * len(train_batches),
                       unit="batches", enabled=settings.show_progress) as advance:
-        model.fit(train_batches, epochs=settings.finetune_epochs, verbose=0,
-                  callbacks=[metrics, keras.callbacks.TerminateOnNaN(), StopOnInterrupt(), keep_best, EpochReport(advance, metrics,
-                                                                                               settings.show_progress)])
-    record = finetune_record(parent, trial_id, metrics.history, settings, time.monotonic() - started)
+        try:
+            model.fit(train_batches, epochs=settings.finetune_epochs, verbose=0,
+                      callbacks=[metrics, keras.callbacks.TerminateOnNaN(), StopOnInterrupt(), keep_best,
+                                 EpochReport(advance, metrics, settings.show_progress)])
+            failure = None
+        except FloatingPointError as error:  # diverged: recorded, and the parent stays the chosen model
+            failure = str(error)
+    record = finetune_record(parent, trial_id, metrics.history, settings, time.monotonic() - started, failure)
     if record["status"] == "completed":
         with atomic_path(run.finetuned_weights(trial_id)) as temporary:
             model.save_weights(temporary)
@@ -74,17 +78,18 @@ def finetune_best(settings, dataset: Dataset, run: RunPaths) -> dict | None:
     return record
 
 
-def finetune_record(parent: dict, trial_id: str, history: list[dict], settings, seconds: float) -> dict:
+def finetune_record(parent: dict, trial_id: str, history: list[dict], settings, seconds: float,
+                    failure: str | None = None) -> dict:
     """A trial record of the fine-tuning stage, in the search's schema, from its per-epoch history."""
     record = {
-        "trial_id": trial_id, "status": "completed" if history else "failed", "stage": "finetune",
+        "trial_id": trial_id, "status": "completed" if history and not failure else "failed", "stage": "finetune",
         "parent_trial": parent["trial_id"], "bracket": None, "round": None, "initial_epoch": 0,
         "target_epochs": settings.finetune_epochs, "cached_features": False, "seconds": round(seconds, 2),
         "epochs": len(history), "hyperparameters": parent["hyperparameters"], "history": history,
         "worker": None,  # the search's own process, after the search
     }
-    if not history:
-        return {**record, "score": None, "message": "fine-tuning diverged before its first epoch ended"}
+    if failure or not history:
+        return {**record, "score": None, "message": failure or "fine-tuning diverged before its first epoch ended"}
     best = max(history, key=lambda epoch: epoch["score"])  # the first best epoch
     record.update({key: best[key] for key in ("score", "reachable", "recall", "precision", "specificity",
                                               "prevalence", "threshold", "roc_auc", "pr_auc", "accuracy",

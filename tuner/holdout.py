@@ -44,14 +44,12 @@ def choose_trial(run: RunPaths, trial_id: str | None) -> dict:
     return best
 
 
-def recorded_operating_point(trial: dict, rule: OperatingRule) -> OperatingPoint:
-    """The operating point the search recorded for a trial's best epoch: what test and predict use."""
+def recorded_operating_point(trial: dict) -> OperatingPoint:
+    """The operating point the search recorded for a trial's best epoch: what test and predict use.
+    Runs recorded before specificity and prevalence were kept give None for them."""
     return OperatingPoint(threshold=float(trial["threshold"]), recall=float(trial["recall"]),
-                          precision=float(trial["precision"]),
-                          # Runs recorded before these two fields: specificity unknown, literal precision.
-                          specificity=float(trial.get("specificity", float("nan"))),
-                          prevalence=float(trial.get("prevalence") or rule.prevalence or float("nan")),
-                          reachable=bool(trial["reachable"]))
+                          precision=float(trial["precision"]), specificity=trial.get("specificity"),
+                          prevalence=trial.get("prevalence"), reachable=bool(trial["reachable"]))
 
 
 def check_operating_point(recorded: OperatingPoint, labels: np.ndarray, probabilities: np.ndarray,
@@ -94,7 +92,7 @@ def run_test(run: RunPaths, trial_id: str | None = None, data_dir: str | None = 
     model = load_trial_model(run, settings, trial)
     validation, test = dataset.side("validation"), dataset.side("test")
     validation_probabilities = predict_probabilities(model, dataset.images, validation["row"].to_numpy())
-    chosen = recorded_operating_point(trial, settings.rule)
+    chosen = recorded_operating_point(trial)
     check_operating_point(chosen, validation["label"].to_numpy(), validation_probabilities, settings.rule,
                           f"trial {trial['trial_id']} of run {run.name!r}")
     test_probabilities = predict_probabilities(model, dataset.images, test["row"].to_numpy())

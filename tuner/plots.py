@@ -50,7 +50,9 @@ def _ranking_metric(records: list[dict], recall_target: float) -> str:
 def plot_search(run: RunPaths) -> list[Path]:
     """The report's three figures: trials in order, learning curves of the best, score per hyperparameter."""
     floor = run.read_settings()["precision_floor"]
-    records = sorted(read_trial_records(run), key=lambda record: record["trial_id"])
+    # The search's own trials, in the order they ran; the fine-tuning stage is not one of them.
+    records = sorted((record for record in read_trial_records(run) if record.get("stage") != "finetune"),
+                     key=lambda record: record["trial_id"])
     if not records:
         return []
     plots = run.directory / "plots"

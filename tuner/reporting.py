@@ -107,12 +107,13 @@ def print_report(run: RunPaths, top: int | None, console: Console) -> None:
         hps = trial.get("hyperparameters", {})
         completed = trial["status"] == "completed"
         metric = (lambda name: METRIC_FORMATS[name].format(trial[name]) if completed and name in trial else "-")
-        status = ("ok" if trial["reachable"] else "below floor") if completed else "failed"
+        status = ("ok" if trial["reachable"] else "<floor") if completed else "failed"
         table.add_row(
             str(trial["rank"] or "-"), trial["trial_id"],
             *([" ".join(f"{name}={_short(hps[name])}" for name in varying if name in hps)] if wide else []),
-            metric("recall"), metric("specificity"), metric("precision"), metric("threshold"), metric("roc_auc"),
-            str(trial.get("epochs", "-")), f"{trial['seconds']:.0f}s" if trial.get("seconds") else "-",
+            metric("recall"), metric("specificity"), metric("precision"),
+            (metric("threshold") if wide or not completed else _short_threshold(trial["threshold"])),
+            metric("roc_auc"), str(trial.get("epochs", "-")), f"{trial['seconds']:.0f}s" if trial.get("seconds") else "-",
             *(["features" if trial.get("cached_features") else "images"] if wide else []),
             *([trial.get("worker") or "-"] if distributed else []),
             status, style=None if completed else "red")
@@ -147,19 +148,22 @@ def print_comparison(first: RunPaths, second: RunPaths, console: Console) -> Non
     for key in ("backend", "device", "data_fingerprint", "weights_sha256"):
         values = [str(m.get(key))[:40] for m in manifests]
         table.add_row(key, *values, style="bold" if values[0] != values[1] else "dim")
-    bests = []
-    for run in runs:
-        completed = [t for t in read_trials_table(run) if t["status"] == "completed"]
-        bests.append(completed[0] if completed else None)
+    bests = [chosen_trial(read_trials_table(run), setting.get("recall_target", 1.0))
+             for run, setting in zip(runs, settings)]
     for metric in ("trial_id", "score", "recall", "precision", "threshold", "roc_auc", "pr_auc", "accuracy",
                    "epochs", "seconds"):
         values = ["-" if best is None else _short(best.get(metric)) for best in bests]
-        table.add_row(f"best {metric}", *values)
+        table.add_row(f"chosen {metric}", *values)
     names = sorted({name for best in bests if best for name in best["hyperparameters"]})
     for name in names:
-        table.add_row(f"best {name}", *["-" if best is None else _short(best["hyperparameters"].get(name))
+        table.add_row(f"chosen {name}", *["-" if best is None else _short(best["hyperparameters"].get(name))
                                         for best in bests])
     console.print(table)
+
+
+def _short_threshold(threshold: float) -> str:
+    """At most five characters, for the 80-column table: thresholds under 0.001 read '<.001'."""
+    return "<.001" if threshold < 0.001 else f"{threshold:.3f}"[:5]
 
 
 def rule_text(settings: dict) -> str:

@@ -16,7 +16,6 @@ import fcntl
 import os
 import re
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,10 +30,6 @@ def check_run_name(name: str) -> str:
     if not RUN_NAME.match(name) or name in (".", ".."):
         raise UsageError(f"run name {name!r} is not allowed: use letters, digits, '-', '_' and '.' only")
     return name
-
-
-def default_run_name(space: str) -> str:
-    return f"{space}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 @dataclass(frozen=True)
@@ -98,7 +93,7 @@ class RunPaths:
 
 
 def find_run(results_dir: Path, name: str | None) -> RunPaths:
-    """The named run, or the most recent one (by when its settings were written)."""
+    """The named run, or the one most recently worked on among those with a finished trial."""
     if name is not None:
         check_run_name(name)
         run = RunPaths(results_dir / name)

@@ -28,6 +28,14 @@ VALIDATION_BATCH = 256  # predictions only: a large batch is faster and changes 
 RESUME_KEYS = ("space", "precision_floor", "recall_target", "prevalence", "max_epochs", "factor",
                "hyperband_iterations", "batch_size", "weights", "feature_cache", "finetune_epochs", "mixed_precision",
                "deterministic", "data_dir", "image_size", "val_fraction", "seed", "limit", "fixed_hyperparameters")
+# What runs written before a setting existed did without it: they are read back (and resumed) so.
+LEGACY_DEFAULTS = {"recall_target": 1.0, "prevalence": None, "finetune_epochs": 0, "mixed_precision": False,
+                   "deterministic": False}
+# The settings a default run name is derived from. Fixed here, not RESUME_KEYS, so that a setting added
+# later does not rename (and so orphan) every run started before it.
+DIGEST_KEYS = ("space", "precision_floor", "recall_target", "prevalence", "max_epochs", "factor",
+               "hyperband_iterations", "batch_size", "weights", "feature_cache", "finetune_epochs", "mixed_precision",
+               "deterministic", "data_dir", "image_size", "val_fraction", "seed", "limit", "fixed_hyperparameters")
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,7 @@ class SearchSettings:
     max_failed_trials: int = 3
     deterministic: bool = False
     tensorboard: bool = False  # per-trial TensorBoard logs with Keras Tuner's hyperparameter view
+    time_budget: float | None = None  # seconds: no new trial starts after them (the run resumes later)
     # `train`: one fixed point of the space (e.g. a reference model) instead of a Hyperband search.
     fixed_hyperparameters: dict | None = None
     overwrite: bool = False
@@ -78,6 +87,8 @@ class SearchSettings:
             raise UsageError(f"--hyperband-iterations {self.hyperband_iterations} must be at least 1")
         if self.batch_size < 1:
             raise UsageError(f"--batch-size {self.batch_size} must be at least 1")
+        if self.time_budget is not None and self.time_budget <= 0:
+            raise UsageError(f"--time-budget must be positive, e.g. 45m or 2h")
         if self.max_failed_trials < 1:
             raise UsageError(f"--max-failed-trials {self.max_failed_trials} must be at least 1")
         if self.tensorboard and os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
@@ -108,6 +119,7 @@ class SearchSettings:
         if data_dir is not None:
             data = replace(data, data_dir=Path(data_dir))
         own = {f.name for f in fields(cls)} - {"data", "results_dir", "show_progress", "overwrite"}
+        stored = {**LEGACY_DEFAULTS, **stored}
         return cls(data=data, results_dir=results_dir, **{name: stored[name] for name in own if name in stored})
 
     def to_dict(self) -> dict:
@@ -159,7 +171,7 @@ def settings_digest(settings: SearchSettings) -> str:
     """Eight hex digits that name a search's settings: the default run name ends with them, so running
     the same command again finds (and resumes) the same run."""
     wanted = settings.to_dict()
-    text = json.dumps({key: wanted.get(key) for key in RESUME_KEYS}, sort_keys=True, default=str)
+    text = json.dumps({key: wanted.get(key) for key in DIGEST_KEYS}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
@@ -192,7 +204,7 @@ def _prepare_run_folder(settings: SearchSettings) -> bool:
 
 def _check_same_settings(settings: SearchSettings) -> None:
     run, wanted = settings.run, settings.to_dict()
-    stored = read_json(run.settings)
+    stored = {**LEGACY_DEFAULTS, **read_json(run.settings)}
     differing = [f"{key} ({stored.get(key)!r} → {wanted.get(key)!r})"
                  for key in RESUME_KEYS if stored.get(key) != wanted.get(key)]
     if differing:
@@ -232,6 +244,7 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
     from .dataset import data_fingerprint
     from .manifest import mark_finished, write_manifest
 
+    search_started = time.monotonic()
     keras_tuner_config.DEBUG = False  # failed trials are recorded with their reason, not printed
     # Hyperband's promoted trials start from their parent's weights; a fresh optimizer is expected.
     warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
@@ -267,6 +280,8 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
             self.oracle.update_space(hp)
 
         def pre_create_trial(self):
+            if settings.time_budget is not None and time.monotonic() - search_started > settings.time_budget:
+                raise TimeBudgetSpent
             # Hyperband answers IDLE while a round waits for other workers' trials: ask again in a
             # second rather than in a busy loop that takes a core from the workers.
             if getattr(self, "_idle", False):
@@ -337,6 +352,10 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
             tuner = FixedConfiguration(max_trials=1, hyperparameters=fixed, tune_new_entries=False, **common)
         try:
             tuner.search(verbose=0)
+        except TimeBudgetSpent:
+            write_trials_table(run)
+            _say_budget_spent(settings, run)
+            return
         except RuntimeError as error:
             if "consecutive failures" not in str(error):
                 raise
@@ -349,8 +368,26 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
         if settings.finetunes:
             from .finetune import finetune_best
 
+            if settings.time_budget is not None and time.monotonic() - search_started > settings.time_budget:
+                _say_budget_spent(settings, run)
+                return
+
             finetune_best(settings, dataset, run)
         mark_finished(run.manifest)
+
+
+class TimeBudgetSpent(Exception):
+    """--time-budget ran out: no new trial starts; the run resumes with the same command."""
+
+
+def _say_budget_spent(settings: SearchSettings, run: RunPaths) -> None:
+    from .progress import stderr_console
+
+    finished = len(list(run.trial_records.glob("*.json"))) if run.trial_records.is_dir() else 0
+    budget = settings.time_budget
+    budget_text = f"{budget:.0f} s" if budget < 120 else f"{budget / 60:.0f} min"
+    stderr_console.print(f"Time budget of {budget_text} spent: {finished} trial(s) of run "
+                         f"{run.name} finished; run the same command again to go on.", soft_wrap=True)
 
 
 def _release_memory() -> None:
