@@ -23,11 +23,11 @@ def test_notebook_is_committed_with_outputs_cleared():
 
 
 def test_notebook_runs_search_report_and_test(tmp_path, monkeypatch):
-    data = make_synthetic_dataset(tmp_path / "chest_xray", patients_per_class={"train": 12, "test": 4})
+    data = make_synthetic_dataset(tmp_path / "chest_xray", patients_per_class={"train": 16, "test": 5})
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     parameters = next(i for i, cell in enumerate(notebook.cells) if "parameters" in cell.metadata.get("tags", []))
     # As papermill does: a cell after the parameters that overrides them (no network, no Drive).
-    overrides = {"SPACE": "cnn_depth", "MAX_EPOCHS": 1, "PRECISION_FLOOR": 0.5, "RUN_NAME": "nb",
+    overrides = {"SPACE": "cnn_depth", "MAX_EPOCHS": 3, "PRECISION_FLOOR": 0.5, "RUN_NAME": "nb",
                  "RESULTS_DIR": str(tmp_path / "results"), "DATA_DIR": str(data), "INSTALL": False,
                  "USE_DRIVE": False, "DOWNLOAD": False, "EXTRA_FLAGS": ["--image-size", "32", "--cache-dir",
                                                                         str(tmp_path / "cache")]}

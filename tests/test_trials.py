@@ -18,7 +18,8 @@ from tuner.trials import chosen_trial
 def trial(trial_id, rank, recall, specificity=0.9, reachable=True, stage="search", parent=None, status="completed"):
     return {"trial_id": trial_id, "rank": rank, "status": status, "recall": recall, "specificity": specificity,
             "reachable": reachable, "stage": stage, "parent_trial": parent, "precision": 0.95, "threshold": 0.5,
-            "roc_auc": 0.99, "score": 1 + recall, "epochs": 3, "seconds": 12.0, "hyperparameters": {"units": 32}}
+            "roc_auc": 0.99, "pr_auc": 0.99, "accuracy": 0.95, "score": 1 + recall, "epochs": 3, "initial_epoch": 0,
+            "best_epoch": 3, "seconds": 12.0, "hyperparameters": {"units": 32}}
 
 
 def test_the_fine_tuned_model_is_chosen_when_it_keeps_the_contract():

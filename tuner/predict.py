@@ -35,10 +35,11 @@ def predict_files(run: RunPaths, paths: list[str], trial_id: str | None = None) 
     """(predictions, skipped): one row per readable image, one per file that is not a readable image."""
     from .models import load_trial_model, settings_from_run
 
+    files = collect_images(paths)  # the paths first: a typo is named before anything else
     trial = choose_trial(run, trial_id)
     settings = settings_from_run(run)
     readable, images, skipped = [], [], []
-    for file in collect_images(paths):  # every file checked before the model loads
+    for file in files:  # every file read before the model loads
         try:
             images.append(decode(file.read_bytes(), settings.data.image_size))
             readable.append(file)

@@ -27,14 +27,13 @@ class RateColumn(TextColumn):
 def progress_bar(description: str, total: int, unit: str = "items",
                  enabled: bool = True) -> Iterator[Callable[[int], None]]:
     """A bar with count, rate and time left; yields `advance(n)` (a no-op when not `enabled`)."""
-    if not enabled:
+    if not enabled or not stderr_console.is_terminal:  # in a log or a pipe a bar is noise (a stray blank line)
         yield lambda count: None
         return
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
         RateColumn(unit), TimeElapsedColumn(), TimeRemainingColumn(),
-        # In a log or a pipe, a finished bar is noise: keep it only on a terminal.
-        console=stderr_console, transient=not stderr_console.is_terminal,
+        console=stderr_console,
     ) as progress:
         task = progress.add_task(description, total=total)
         yield lambda count: progress.advance(task, count)

@@ -89,7 +89,7 @@ def print_report(run: RunPaths, top: int | None, console: Console) -> None:
     # worker columns) come back at 120 columns, with --wide, or in a file or pipe.
     wide = console.width >= WIDE_TABLE_COLUMNS
     table = Table(title=f"Trials ranked by validation recall (up to {settings.get('recall_target', 1.0):.2f}) at "
-                        f"precision ≥ {floor:.2f}, then specificity")
+                        f"precision ≥ {floor:.2f}, then specificity", collapse_padding=not wide)
     table.add_column("rank" if wide else "#", justify="right", no_wrap=True)
     table.add_column("trial", no_wrap=True)
     if wide:
