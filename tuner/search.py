@@ -88,7 +88,7 @@ class SearchSettings:
         if self.batch_size < 1:
             raise UsageError(f"--batch-size {self.batch_size} must be at least 1")
         if self.time_budget is not None and self.time_budget <= 0:
-            raise UsageError(f"--time-budget must be positive, e.g. 45m or 2h")
+            raise UsageError("--time-budget must be positive, e.g. 45m or 2h")
         if self.max_failed_trials < 1:
             raise UsageError(f"--max-failed-trials {self.max_failed_trials} must be at least 1")
         if self.tensorboard and os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
