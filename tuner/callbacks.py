@@ -11,6 +11,7 @@ import numpy as np
 from .objective import OperatingRule, validation_metrics
 from .interrupt import raise_if_requested
 from .progress import stderr_console
+from .trials import EPOCH_METRICS
 
 
 class _SharedAcrossCopies:
@@ -52,8 +53,7 @@ class ValidationMetrics(_SharedAcrossCopies, keras.callbacks.Callback):
         self.history.append({
             "epoch": epoch + 1, "loss": float(logs.get("loss", np.nan)), "learning_rate": learning_rate,
             "seconds": time.monotonic() - self._epoch_started,
-            **{name: metrics[name] for name in ("score", "reachable", "recall", "precision", "specificity",
-                                                 "prevalence", "threshold", "roc_auc", "pr_auc", "accuracy")},
+            **{name: metrics[name] for name in EPOCH_METRICS},
             "val_loss": metrics["loss"],
         })
 

@@ -12,7 +12,7 @@ from rich.table import Table
 from .progress import stderr_console
 
 
-def _fmt(value, digits: int = 3) -> str:
+def format_metric(value, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
@@ -81,9 +81,12 @@ class SearchDisplay(_LiveView):
         if self.live is not None and not stderr_console.is_terminal:
             # A log, a pipe or a notebook cell shows no live view until the end: one line per trial.
             best = self.best or {}
-            outcome = (f"recall {_fmt(record.get('recall'))}, specificity {_fmt(record.get('specificity'))} at "
-                       f"precision {_fmt(record.get('precision'))}" if record.get("status") == "completed"
-                       else f"failed: {record.get('message', '')}")
+            if record.get("status") == "completed":
+                outcome = (f"recall {format_metric(record.get('recall'))}, specificity "
+                           f"{format_metric(record.get('specificity'))} at precision "
+                           f"{format_metric(record.get('precision'))}")
+            else:
+                outcome = f"failed: {record.get('message', '')}"
             stderr_console.print(f"trial {record['trial_id']} done ({self.trials_done} so far, "
                                  f"{_elapsed(self.started)} elapsed): {outcome}; best so far "
                                  f"{best.get('trial_id', '-')}", soft_wrap=True)
@@ -96,20 +99,22 @@ class SearchDisplay(_LiveView):
         table.add_column()
         table.add_row("run", f"{self.run_name} · precision floor {self.precision_floor:.2f} · elapsed {elapsed}")
         if self.trial:
-            where = "" if self.trial["bracket"] is None else f" · bracket {self.trial['bracket']} round {self.trial['round']}"
+            bracket, round_ = self.trial["bracket"], self.trial["round"]
+            where = "" if bracket is None else f" · bracket {bracket} round {round_}"
             table.add_row("trial", f"{self.trial['id']}{where} · "
                                    f"epochs {self.trial['initial_epoch'] + 1}–{self.trial['epochs']} · "
                                    f"{self.trials_done} trial(s) done")
         if self.last_epoch:
             m = self.last_epoch
             reached = "" if m.get("reachable") else " (floor not reached)"
-            table.add_row("this trial", f"epoch {m['epoch']}: val recall {_fmt(m.get('recall'))} at precision "
-                                        f"{_fmt(m.get('precision'))}, threshold {_fmt(m.get('threshold'))}, "
-                                        f"PR-AUC {_fmt(m.get('pr_auc'))}, loss {_fmt(m.get('loss'))}{reached}")
+            table.add_row("this trial", f"epoch {m['epoch']}: val recall {format_metric(m.get('recall'))} at "
+                                        f"precision {format_metric(m.get('precision'))}, threshold "
+                                        f"{format_metric(m.get('threshold'))}, PR-AUC {format_metric(m.get('pr_auc'))}, "
+                                        f"loss {format_metric(m.get('loss'))}{reached}")
         if self.best:
             b = self.best
-            table.add_row("best so far", f"trial {b['trial_id']}: score {b['score']:.4f} · recall {_fmt(b['recall'])} "
-                                         f"at precision {_fmt(b['precision'])}")
+            table.add_row("best so far", f"trial {b['trial_id']}: score {b['score']:.4f} · recall "
+                                         f"{format_metric(b['recall'])} at precision {format_metric(b['precision'])}")
         return Group(table, self.epochs)
 
 
@@ -135,8 +140,8 @@ class WorkersDisplay(_LiveView):
         table.add_row("trials", f"{len(completed)} finished, {len(records) - len(completed)} failed")
         if best:
             table.add_row("best so far", f"trial {best['trial_id']} ({best.get('worker', '?')}): score "
-                                         f"{best['score']:.4f} · recall {_fmt(best['recall'])} at precision "
-                                         f"{_fmt(best['precision'])}")
+                                         f"{best['score']:.4f} · recall {format_metric(best['recall'])} at precision "
+                                         f"{format_metric(best['precision'])}")
         for worker_id, process in self.workers.items():
             state = "running" if process.poll() is None else f"exited ({process.returncode})"
             restarts = f", restarted {self.restarts[worker_id]}×" if self.restarts[worker_id] else ""

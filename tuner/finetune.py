@@ -16,7 +16,7 @@ from .atomic import atomic_path, read_json, write_json
 from .dataset import Dataset
 from .progress import progress_bar
 from .runs import RunPaths
-from .trials import read_trials_table, write_trials_table
+from .trials import best_epoch_summary, read_trials_table, write_trials_table
 
 FINETUNE_BATCH = 32  # the whole backbone runs forward on every image: smaller batches, same speed
 FINETUNE_SUFFIX = "-ft"
@@ -90,9 +90,4 @@ def finetune_record(parent: dict, trial_id: str, history: list[dict], settings, 
     }
     if failure or not history:
         return {**record, "score": None, "message": failure or "fine-tuning diverged before its first epoch ended"}
-    best = max(history, key=lambda epoch: epoch["score"])  # the first best epoch
-    record.update({key: best[key] for key in ("score", "reachable", "recall", "precision", "specificity",
-                                              "prevalence", "threshold", "roc_auc", "pr_auc", "accuracy",
-                                              "val_loss")})
-    record["best_epoch"] = best["epoch"]
-    return record
+    return {**record, **best_epoch_summary(history)}

@@ -36,9 +36,10 @@ def choose_trial(run: RunPaths, trial_id: str | None) -> dict:
                 return trial
         known = ", ".join(trial["trial_id"] for trial in completed[:10])
         raise UsageError(f"run {run.name!r} has no finished trial {trial_id!r} (finished: {known})")
-    best = chosen_trial(trials, run.read_settings().get("recall_target", 1.0))
+    settings = run.read_settings()
+    best = chosen_trial(trials, settings["recall_target"])
     if not best["reachable"]:
-        floor = run.read_settings()["precision_floor"]
+        floor = settings["precision_floor"]
         raise UsageError(f"no trial of run {run.name!r} reached the precision floor {floor:.2f} (best: precision "
                          f"{best['precision']:.3f}, recall {best['recall']:.3f}): pick one with --trial ID")
     return best

@@ -81,7 +81,7 @@ def _trials_in_order(run, records, floor, path) -> Path:
         axes.step(order, best_line, where="post", color="black", linewidth=1.5, label="best trial so far")
         axes.set_ylabel(f"validation {metric}\nat precision ≥ {floor:.2f}")
         axes.grid(alpha=0.3)
-    recall_target = run.read_settings().get("recall_target", 1.0)
+    recall_target = run.read_settings()["recall_target"]
     recall_axes.axhline(recall_target, color="orange", linestyle="--", linewidth=1, label=f"target {recall_target:.2f}")
     specificity_axes.set_xlabel("trial, in the order it ran")
     recall_axes.legend(loc="lower right", fontsize=8)
@@ -130,7 +130,7 @@ def _learning_curves(run, records, floor, path) -> Path:
 
 def _hyperparameters(run, records, floor, path) -> Path:
     names = sorted({name for record in records for name in record["hyperparameters"]})
-    metric = _ranking_metric(records, run.read_settings().get("recall_target", 1.0))
+    metric = _ranking_metric(records, run.read_settings()["recall_target"])
     columns = min(4, len(names))
     rows = int(np.ceil(len(names) / columns))
     figure, grid = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.6 * rows), squeeze=False)

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .atomic import read_json
+from .display import format_metric
 from .runs import RunPaths
 from .trials import chosen_trial, read_trials_table
 
@@ -88,7 +89,7 @@ def print_report(run: RunPaths, top: int | None, console: Console) -> None:
     # On a narrow terminal the metrics keep their whole headers; the hyperparameters (and the input and
     # worker columns) come back at 120 columns, with --wide, or in a file or pipe.
     wide = console.width >= WIDE_TABLE_COLUMNS
-    table = Table(title=f"Trials ranked by validation recall (up to {settings.get('recall_target', 1.0):.2f}) at "
+    table = Table(title=f"Trials ranked by validation recall (up to {settings['recall_target']:.2f}) at "
                         f"precision ≥ {floor:.2f}, then specificity", collapse_padding=not wide)
     table.add_column("rank" if wide else "#", justify="right", no_wrap=True)
     table.add_column("trial", no_wrap=True)
@@ -148,7 +149,7 @@ def print_comparison(first: RunPaths, second: RunPaths, console: Console) -> Non
     for key in ("backend", "device", "data_fingerprint", "weights_sha256"):
         values = [str(m.get(key))[:40] for m in manifests]
         table.add_row(key, *values, style="bold" if values[0] != values[1] else "dim")
-    bests = [chosen_trial(read_trials_table(run), setting.get("recall_target", 1.0))
+    bests = [chosen_trial(read_trials_table(run), setting["recall_target"])
              for run, setting in zip(runs, settings)]
     for metric in ("trial_id", "score", "recall", "precision", "threshold", "roc_auc", "pr_auc", "accuracy",
                    "epochs", "seconds"):
@@ -171,16 +172,12 @@ def rule_text(settings: dict) -> str:
     prevalence = settings.get("prevalence")
     where = f"at prevalence {prevalence:.3f}" if prevalence else "at validation's prevalence"
     return (f"precision floor {settings['precision_floor']:.2f} ({where}) · recall target "
-            f"{settings.get('recall_target', 1.0):.2f}")
+            f"{settings['recall_target']:.2f}")
 
 
 def _prevalence_text(point: dict) -> str:
-    prevalence = point.get("prevalence")
-    return "" if prevalence is None or prevalence != prevalence else f" (prevalence {prevalence:.3f})"
-
-
-def _fmt(value) -> str:
-    return "-" if value is None or value != value else f"{value:.3f}"
+    prevalence = point.get("prevalence")  # None in runs recorded before it was kept
+    return "" if prevalence is None else f" (prevalence {prevalence:.3f})"
 
 
 def _short(value) -> str:
@@ -198,7 +195,7 @@ def _print_best(trials: list[dict], settings: dict, console: Console) -> None:
     if not completed:
         console.print(f"No finished trial yet ({failed} failed).")
         return
-    best = chosen_trial(trials, settings.get("recall_target", 1.0))
+    best = chosen_trial(trials, settings["recall_target"])
     if not best["reachable"]:
         top_precision = max(trial["precision"] for trial in completed)
         top_recall = max(trial["recall"] for trial in completed)
@@ -207,7 +204,7 @@ def _print_best(trials: list[dict], settings: dict, console: Console) -> None:
         return
     what = "fine-tuned from trial " + best["parent_trial"] if best.get("stage") == "finetune" else "the best trial"
     console.print(f"[bold]Chosen model {best['trial_id']}[/] ({what}): validation recall {best['recall']:.3f} at precision "
-                  f"{best['precision']:.3f}{_prevalence_text(best)}, specificity {_fmt(best.get('specificity'))} "
+                  f"{best['precision']:.3f}{_prevalence_text(best)}, specificity {format_metric(best.get('specificity'))} "
                   f"(threshold {best['threshold']:.3g}), ROC-AUC {best['roc_auc']:.3f}, "
                   f"PR-AUC {best['pr_auc']:.3f}, accuracy {best['accuracy']:.3f}; best epoch {best['best_epoch']} "
                   f"(epochs {best['initial_epoch'] + 1}–{best['initial_epoch'] + best['epochs']} trained in this trial, "

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .atomic import read_json
 from .errors import UsageError
+from .settings import LEGACY_DEFAULTS
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 
@@ -63,6 +64,10 @@ class RunPaths:
         # Keras Tuner's own layout: <project>/trial_<id>/checkpoint.weights.h5
         return self.keras_tuner / f"trial_{trial_id}" / "checkpoint.weights.h5"
 
+    def recorded_trials(self) -> int:
+        """How many trials have a record (finished or failed)."""
+        return len(list(self.trial_records.glob("*.json"))) if self.trial_records.is_dir() else 0
+
     def finetuned_weights(self, trial_id: str) -> Path:
         return self.directory / "finetuned" / f"{trial_id}.weights.h5"
 
@@ -89,7 +94,8 @@ class RunPaths:
         return self.directory / ".search.lock"
 
     def read_settings(self) -> dict:
-        return read_json(self.settings)
+        """The run's stored settings, with the defaults of settings added since it was written."""
+        return {**LEGACY_DEFAULTS, **read_json(self.settings)}
 
 
 def find_run(results_dir: Path, name: str | None) -> RunPaths:

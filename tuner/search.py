@@ -21,6 +21,7 @@ from .errors import UsageError
 from .objective import DEFAULT_RECALL_TARGET, OperatingRule
 from .runs import RunLock, RunPaths, check_results_writable, check_run_name, clear_run_folder
 from .settings import DataSettings
+from .trials import best_epoch_summary
 
 OBJECTIVE = "val_score"
 VALIDATION_BATCH = 256  # predictions only: a large batch is faster and changes no result
@@ -28,9 +29,6 @@ VALIDATION_BATCH = 256  # predictions only: a large batch is faster and changes 
 RESUME_KEYS = ("space", "precision_floor", "recall_target", "prevalence", "max_epochs", "factor",
                "hyperband_iterations", "batch_size", "weights", "feature_cache", "finetune_epochs", "mixed_precision",
                "deterministic", "data_dir", "image_size", "val_fraction", "seed", "limit", "fixed_hyperparameters")
-# What runs written before a setting existed did without it: they are read back (and resumed) so.
-LEGACY_DEFAULTS = {"recall_target": 1.0, "prevalence": None, "finetune_epochs": 0, "mixed_precision": False,
-                   "deterministic": False}
 # The settings a default run name is derived from. Fixed here, not RESUME_KEYS, so that a setting added
 # later does not rename (and so orphan) every run started before it.
 DIGEST_KEYS = ("space", "precision_floor", "recall_target", "prevalence", "max_epochs", "factor",
@@ -119,7 +117,6 @@ class SearchSettings:
         if data_dir is not None:
             data = replace(data, data_dir=Path(data_dir))
         own = {f.name for f in fields(cls)} - {"data", "results_dir", "show_progress", "overwrite"}
-        stored = {**LEGACY_DEFAULTS, **stored}
         return cls(data=data, results_dir=results_dir, **{name: stored[name] for name in own if name in stored})
 
     def to_dict(self) -> dict:
@@ -185,7 +182,7 @@ def _prepare_run_folder(settings: SearchSettings) -> bool:
         # A kill mid-write leaves the old file whole and a temporary beside it; the oracle (and so
         # any worker) starts only after this, so nothing is writing yet.
         remove_leftovers(run.directory)
-        finished_trials = len(list(run.trial_records.glob("*.json"))) if run.trial_records.is_dir() else 0
+        finished_trials = run.recorded_trials()
         manifest = read_json(run.manifest) if run.manifest.is_file() else {}
         if manifest.get("finished"):
             stderr_console.print(f"Run {run.name} already finished with these settings ({finished_trials} trials, "
@@ -204,7 +201,7 @@ def _prepare_run_folder(settings: SearchSettings) -> bool:
 
 def _check_same_settings(settings: SearchSettings) -> None:
     run, wanted = settings.run, settings.to_dict()
-    stored = {**LEGACY_DEFAULTS, **read_json(run.settings)}
+    stored = run.read_settings()
     differing = [f"{key} ({stored.get(key)!r} → {wanted.get(key)!r})"
                  for key in RESUME_KEYS if stored.get(key) != wanted.get(key)]
     if differing:
@@ -245,6 +242,10 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
     from .manifest import mark_finished, write_manifest
 
     search_started = time.monotonic()
+
+    def budget_spent() -> bool:
+        return settings.time_budget is not None and time.monotonic() - search_started > settings.time_budget
+
     keras_tuner_config.DEBUG = False  # failed trials are recorded with their reason, not printed
     # Hyperband's promoted trials start from their parent's weights; a fresh optimizer is expected.
     warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
@@ -280,7 +281,7 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
             self.oracle.update_space(hp)
 
         def pre_create_trial(self):
-            if settings.time_budget is not None and time.monotonic() - search_started > settings.time_budget:
+            if budget_spent():
                 raise TimeBudgetSpent
             # Hyperband answers IDLE while a round waits for other workers' trials: ask again in a
             # second rather than in a busy loop that takes a core from the workers.
@@ -368,7 +369,7 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
         if settings.finetunes:
             from .finetune import finetune_best
 
-            if settings.time_budget is not None and time.monotonic() - search_started > settings.time_budget:
+            if budget_spent():
                 _say_budget_spent(settings, run)
                 return
 
@@ -383,7 +384,7 @@ class TimeBudgetSpent(Exception):
 def _say_budget_spent(settings: SearchSettings, run: RunPaths) -> None:
     from .progress import stderr_console
 
-    finished = len(list(run.trial_records.glob("*.json"))) if run.trial_records.is_dir() else 0
+    finished = run.recorded_trials()
     budget = settings.time_budget
     budget_text = f"{budget:.0f} s" if budget < 120 else f"{budget / 60:.0f} min"
     stderr_console.print(f"Time budget of {budget_text} spent: {finished} trial(s) of run "
@@ -481,10 +482,7 @@ def _trial_record(trial, current: dict | None, settings: SearchSettings) -> dict
         "history": history,
     }
     if status == "completed":
-        best = max(history, key=lambda epoch: epoch["score"])  # first best epoch, as Keras Tuner keeps it
-        record.update({key: best[key] for key in ("score", "reachable", "recall", "precision", "specificity",
-                                                  "prevalence", "threshold", "roc_auc", "pr_auc", "accuracy", "val_loss")})
-        record["best_epoch"] = best["epoch"]
+        record.update(best_epoch_summary(history))
     else:
         record["score"] = None
         record["message"] = _failure_reason(trial.message)

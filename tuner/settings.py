@@ -38,6 +38,11 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "xray-tuner"
 
 
+# What runs written before a setting existed did without it: their settings are read back (and resumed) so.
+LEGACY_DEFAULTS = {"recall_target": 1.0, "prevalence": None, "finetune_epochs": 0, "mixed_precision": False,
+                   "deterministic": False}
+
+
 @dataclass(frozen=True)
 class DataSettings:
     """How the data set is read, split and cached."""

@@ -11,6 +11,17 @@ from .atomic import atomic_path, read_json, write_json
 from .objective import rank_trials
 from .runs import RunPaths
 
+# What every epoch of a trial records from the objective (tuner/objective.py: validation_metrics).
+EPOCH_METRICS = ("score", "reachable", "recall", "precision", "specificity", "prevalence", "threshold", "roc_auc",
+                 "pr_auc", "accuracy")
+
+
+def best_epoch_summary(history: list[dict]) -> dict:
+    """A trial record's metrics: those of its first best-scoring epoch (as Keras Tuner keeps it)."""
+    best = max(history, key=lambda epoch: epoch["score"])
+    return {**{key: best[key] for key in (*EPOCH_METRICS, "val_loss")}, "best_epoch": best["epoch"]}
+
+
 def chosen_trial(trials: list[dict], recall_target: float) -> dict | None:
     """The model a run hands over, from its ranked trials table (None when no trial finished).
 
