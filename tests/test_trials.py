@@ -78,7 +78,8 @@ def test_native_library_lines_stay_off_stderr(tmp_path):
 def test_a_run_written_before_the_recall_target_reads_back_with_the_old_rule(tmp_path):
     run = RunPaths(tmp_path / "old")
     run.directory.mkdir()
-    run.settings.write_text(json.dumps({"space": "cnn_depth", "precision_floor": 0.9, "data_dir": str(tmp_path),
+    run.settings.write_text(json.dumps({"space": "cnn_depth", "run_name": "old", "precision_floor": 0.9,
+                                        "data_dir": str(tmp_path),
                                         "image_size": 32, "seed": 0}))
     stored = run.read_settings()
     assert (stored["recall_target"], stored["prevalence"], stored["finetune_epochs"]) == (1.0, None, 0)
