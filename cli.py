@@ -18,7 +18,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides our output
 logging.getLogger("tensorflow").setLevel(logging.ERROR)  # e.g. retracing notes: each trial is a new model
 
-from tuner.errors import UsageError
+from tuner.core.errors import UsageError
 
 
 def program_name() -> str:
@@ -173,7 +173,7 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def data_settings(args: argparse.Namespace):
-    from tuner.settings import DataSettings, resolve_data_dir
+    from tuner.core.settings import DataSettings, resolve_data_dir
 
     return DataSettings(
         data_dir=resolve_data_dir(args.data), image_size=args.image_size, val_fraction=args.val_fraction,
@@ -182,8 +182,8 @@ def data_settings(args: argparse.Namespace):
 
 
 def cmd_data(args: argparse.Namespace) -> None:
-    from tuner.data_report import data_summary, print_data_summary
-    from tuner.dataset import load_dataset
+    from tuner.data.summary import data_summary, print_data_summary
+    from tuner.data.dataset import load_dataset
 
     settings = data_settings(args)
     summary = data_summary(load_dataset(settings))
@@ -194,14 +194,14 @@ def cmd_data(args: argparse.Namespace) -> None:
 
 
 def cmd_spaces(args: argparse.Namespace) -> None:
-    from tuner.reporting import print_spaces
+    from tuner.reporting.tables import print_spaces
 
     print_spaces(_console())
 
 
 def cmd_search(args: argparse.Namespace) -> None:
-    from tuner.reporting import print_report
-    from tuner.search import run_search
+    from tuner.reporting.tables import print_report
+    from tuner.engine.search import run_search
 
     if getattr(args, "from_run", None):
         settings = _settings_from_earlier_run(args)
@@ -214,7 +214,7 @@ def cmd_search(args: argparse.Namespace) -> None:
     else:
         distribution = None
         if args.role:
-            from tuner.distributed import Distribution
+            from tuner.engine.distributed import Distribution
 
             distribution = Distribution.parse(args.role, args.oracle, args.worker_id)
         run = run_search(settings, command_line=args.command_line, distribution=distribution)
@@ -226,8 +226,8 @@ def cmd_search(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     from search_spaces import load_reference
-    from tuner.reporting import print_report
-    from tuner.search import run_search
+    from tuner.reporting.tables import print_report
+    from tuner.engine.search import run_search
 
     point = load_reference(args.hp, args.space)
     hp = point["hyperparameters"]
@@ -243,7 +243,7 @@ def _settings_from_flags(args: argparse.Namespace, fixed_hyperparameters: dict |
     from dataclasses import replace
 
     from search_spaces import get_space_class
-    from tuner.search import SearchSettings, settings_digest
+    from tuner.engine.search import SearchSettings, settings_digest
 
     space_class = get_space_class(args.space)
     weights = None if args.weights.lower() == "none" else args.weights
@@ -273,8 +273,8 @@ def _settings_from_flags(args: argparse.Namespace, fixed_hyperparameters: dict |
 
 
 def _search_with_local_workers(args: argparse.Namespace, settings):
-    from tuner.distributed import run_local_workers
-    from tuner.runs import clear_run_folder
+    from tuner.engine.distributed import run_local_workers
+    from tuner.core.runs import clear_run_folder
 
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers} must be at least 1")
@@ -310,9 +310,9 @@ def _settings_from_earlier_run(args: argparse.Namespace):
     """An earlier run's settings, exactly, for a new run (`--run`, else the old name + '-rerun-<time>')."""
     from dataclasses import replace
 
-    from tuner.models import settings_from_run
-    from tuner.runs import find_run
-    from tuner.search import settings_digest
+    from tuner.engine.hypermodels import settings_from_run
+    from tuner.core.runs import find_run
+    from tuner.engine.search import settings_digest
 
     earlier = find_run(Path(args.results_dir), args.from_run)
     settings = settings_from_run(earlier)
@@ -321,14 +321,14 @@ def _settings_from_earlier_run(args: argparse.Namespace):
 
 
 def _find_run(args: argparse.Namespace):
-    from tuner.runs import find_run
+    from tuner.core.runs import find_run
 
     return find_run(Path(args.results_dir), args.run)
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from tuner.reporting import format_report, print_comparison, print_report
-    from tuner.runs import find_run
+    from tuner.reporting.tables import format_report, print_comparison, print_report
+    from tuner.core.runs import find_run
 
     if args.compare:
         first, second = (find_run(Path(args.results_dir), name) for name in args.compare)
@@ -336,7 +336,7 @@ def cmd_report(args: argparse.Namespace) -> None:
         return
     run = _find_run(args)
     if args.plots:
-        from tuner.plots import plot_search, plot_test
+        from tuner.reporting.plots import plot_search, plot_test
 
         paths = plot_search(run) + (plot_test(run) if (run.test_dir / "metrics.json").is_file() else [])
         for path in paths:
@@ -348,7 +348,7 @@ def cmd_report(args: argparse.Namespace) -> None:
         return
     text = format_report(run, args.format, args.top)
     if args.output:
-        from tuner.atomic import write_text
+        from tuner.core.atomic import write_text
 
         write_text(Path(args.output), text if text.endswith("\n") else text + "\n")
         print(f"wrote {args.output}", file=sys.stderr)
@@ -357,9 +357,9 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def cmd_test(args: argparse.Namespace) -> None:
-    from tuner.holdout import run_test
-    from tuner.plots import plot_test
-    from tuner.reporting import print_test_result
+    from tuner.evaluation.holdout import run_test
+    from tuner.reporting.plots import plot_test
+    from tuner.reporting.tables import print_test_result
 
     run = _find_run(args)
     result = run_test(run, args.trial, args.data)
@@ -372,8 +372,8 @@ def cmd_test(args: argparse.Namespace) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
-    from tuner.predict import predict_files
-    from tuner.reporting import print_predictions
+    from tuner.evaluation.predict import predict_files
+    from tuner.reporting.tables import print_predictions
 
     rows, skipped = predict_files(_find_run(args), args.images, args.trial)
     if args.format == "json":
@@ -424,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    from tuner.quiet import filter_native_stderr
+    from tuner.core.quiet import filter_native_stderr
 
     filter_native_stderr()
     sys.exit(main())

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from tuner.errors import UsageError
+from tuner.core.errors import UsageError
 
 # space name -> (module in this package, class name); a new space is one file and one line here.
 _SPACE_MODULES: dict[str, tuple[str, str]] = {

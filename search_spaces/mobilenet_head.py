@@ -18,8 +18,8 @@ import h5py
 import keras
 import keras_tuner
 
-from tuner.errors import UsageError
-from tuner.features import FEATURE_DTYPE
+from tuner.core.errors import UsageError
+from tuner.data.features import FEATURE_DTYPE
 
 from .augmentation import chest_xray_augmentation
 

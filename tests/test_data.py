@@ -20,8 +20,8 @@ from PIL import Image
 from sklearn.utils.class_weight import compute_class_weight
 
 from helpers import SMALL_SIZE, load, make_chest_xray, run_cli, snapshot, write_image
-from tuner.layout import CLASS_NAMES
-from tuner.settings import CACHE_ENV, DATA_ENV
+from tuner.data.layout import CLASS_NAMES
+from tuner.core.settings import CACHE_ENV, DATA_ENV
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,7 @@ import pytest
 
 import cli
 from tuner.demo import make_synthetic_dataset
-from tuner.runs import RunPaths
+from tuner.core.runs import RunPaths
 
 REPO = Path(cli.__file__).resolve().parent
 

@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score, roc_auc_score
 
 from tuner import evaluation
-from tuner.evaluation import METRIC_NAMES, REFERENCE_RESULTS, always_positive_baseline
+from tuner.evaluation.statistics import METRIC_NAMES, REFERENCE_RESULTS, always_positive_baseline
 
 
 def simulated_test_set(seed: int = 0, n_images: int = 624, n_patients: int = 600):

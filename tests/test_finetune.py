@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 from search_spaces.mobilenet_head import FINETUNE_FROM, MobileNetHead
-from tuner.models import trial_hyperparameters
+from tuner.engine.hypermodels import trial_hyperparameters
 
 
 def test_fine_tuning_starts_from_the_searched_model():

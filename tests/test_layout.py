@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from helpers import GeneratedData, load, make_chest_xray, run_cli, snapshot, write_image
-from tuner.layout import CLASS_NAMES, patient_id
-from tuner.settings import DATA_ENV
+from tuner.data.layout import CLASS_NAMES, patient_id
+from tuner.core.settings import DATA_ENV
 
 
 def summary_of(capsys, *args) -> dict:

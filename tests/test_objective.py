@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from tuner.objective import (
+from tuner.engine.objective import (
     MAX_EXACT_POSITIVES,
     OperatingPoint,
     OperatingRule,

@@ -15,7 +15,7 @@ import cli
 from search_spaces.cnn_depth import CnnDepth
 from tuner import search as search_module
 from tuner.demo import make_synthetic_dataset
-from tuner.runs import RunPaths
+from tuner.core.runs import RunPaths
 
 REPO = Path(cli.__file__).resolve().parent
 

@@ -10,7 +10,7 @@ import pytest
 
 import cli
 from tuner.demo import make_synthetic_dataset
-from tuner.runs import RunPaths
+from tuner.core.runs import RunPaths
 
 
 @pytest.fixture(scope="module")

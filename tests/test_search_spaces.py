@@ -29,7 +29,7 @@ from search_spaces import (
 )
 from search_spaces.cnn_depth import CnnDepth
 from search_spaces.mobilenet_head import MobileNetHead, validate_weights
-from tuner.errors import UsageError
+from tuner.core.errors import UsageError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REAL_WEIGHTS = (

@@ -10,9 +10,9 @@ from pathlib import Path
 from rich.console import Console
 
 import cli
-from tuner.reporting import print_report
-from tuner.runs import RunPaths
-from tuner.trials import chosen_trial
+from tuner.reporting.tables import print_report
+from tuner.core.runs import RunPaths
+from tuner.engine.records import chosen_trial
 
 
 def trial(trial_id, rank, recall, specificity=0.9, reachable=True, stage="search", parent=None, status="completed"):
@@ -83,7 +83,7 @@ def test_a_run_written_before_the_recall_target_reads_back_with_the_old_rule(tmp
                                         "image_size": 32, "seed": 0}))
     stored = run.read_settings()
     assert (stored["recall_target"], stored["prevalence"], stored["finetune_epochs"]) == (1.0, None, 0)
-    from tuner.models import settings_from_run
+    from tuner.engine.hypermodels import settings_from_run
 
     settings = settings_from_run(run)
     assert settings.rule.recall_target == 1.0 and not settings.finetunes

@@ -22,12 +22,12 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tuner.dataset import load_dataset  # noqa: E402
-from tuner.holdout import predict_probabilities  # noqa: E402
-from tuner.models import load_trial_model, settings_from_run  # noqa: E402
-from tuner.objective import OperatingRule, operating_point  # noqa: E402
-from tuner.runs import find_run  # noqa: E402
-from tuner.trials import read_trials_table  # noqa: E402
+from tuner.data.dataset import load_dataset  # noqa: E402
+from tuner.evaluation.holdout import predict_probabilities  # noqa: E402
+from tuner.engine.hypermodels import load_trial_model, settings_from_run  # noqa: E402
+from tuner.engine.objective import OperatingRule, operating_point  # noqa: E402
+from tuner.core.runs import find_run  # noqa: E402
+from tuner.engine.records import read_trials_table  # noqa: E402
 
 TARGETS = (1.0, 0.99, 0.98, 0.97, 0.95, 0.90)
 

@@ -47,10 +47,10 @@ def make_synthetic_dataset(root: Path, seed: int = 0, patients_per_class: dict |
 
 
 def run_demo(results_dir: Path, console: Console) -> None:
-    from .holdout import run_test
-    from .reporting import print_report, print_test_result
-    from .search import SearchSettings, run_search
-    from .settings import DataSettings
+    from tuner.evaluation.holdout import run_test
+    from tuner.reporting.tables import print_report, print_test_result
+    from tuner.engine.search import SearchSettings, run_search
+    from tuner.core.settings import DataSettings
 
     data_dir = results_dir / "demo-synthetic-data"
     if not (data_dir / "train").is_dir():

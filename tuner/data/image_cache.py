@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .atomic import read_json, write_json
-from .filelock import file_lock
-from .layout import ImageFile
-from .progress import progress_bar
+from tuner.core.atomic import read_json, write_json
+from tuner.core.locks import file_lock
+from tuner.data.layout import ImageFile
+from tuner.core.progress import progress_bar
 
 CACHE_VERSION = 1
 

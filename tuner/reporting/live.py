@@ -9,7 +9,7 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .progress import stderr_console
+from tuner.core.progress import stderr_console
 
 
 def format_metric(value, digits: int = 3) -> str:
@@ -127,7 +127,7 @@ class WorkersDisplay(_LiveView):
         self.live = Live(self._render(), console=stderr_console, refresh_per_second=2) if enabled else None
 
     def _render(self):
-        from .trials import read_trial_records
+        from tuner.engine.records import read_trial_records
 
         records = read_trial_records(self.run)
         completed = [r for r in records if r["status"] == "completed"]

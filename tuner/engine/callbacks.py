@@ -8,10 +8,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from .objective import OperatingRule, validation_metrics
-from .interrupt import raise_if_requested
-from .progress import stderr_console
-from .trials import EPOCH_METRICS
+from tuner.engine.objective import OperatingRule, validation_metrics
+from tuner.engine.interrupt import raise_if_requested
+from tuner.core.progress import stderr_console
+from tuner.engine.records import EPOCH_METRICS
 
 
 class _SharedAcrossCopies:
@@ -67,7 +67,7 @@ def best_epoch_in_memory():
     """
     from keras_tuner.src.engine import tuner_utils
 
-    from .atomic import atomic_path
+    from tuner.core.atomic import atomic_path
 
     class BestEpochInMemory(tuner_utils.SaveBestEpoch):
         best_weights: list | None = None

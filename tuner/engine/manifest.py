@@ -8,8 +8,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from .atomic import read_json, write_json
-from .backends import device_name
+from tuner.core.atomic import read_json, write_json
+from tuner.engine.backends import device_name
 
 
 def _version(package: str) -> str | None:
@@ -33,7 +33,7 @@ def write_manifest(path: Path, command_line: str, settings: dict, data_fingerpri
     """Start a run's manifest, or mark a resumed one (keeping its first start time)."""
     import keras
 
-    from . import __version__
+    from tuner import __version__
 
     previous = read_json(path) if path.is_file() else {}
     backend = keras.backend.backend()

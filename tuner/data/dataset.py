@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.class_weight import compute_class_weight
 
-from .errors import UsageError
-from .image_cache import ImageCache, load_image_cache
-from .layout import CLASS_NAMES, find_root, list_images, patient_id
-from .progress import stderr_console
-from .settings import DataSettings
-from .split import grouped_validation_mask, image_level_leak, leakage_groups, limit_per_class
+from tuner.core.errors import UsageError
+from tuner.data.image_cache import ImageCache, load_image_cache
+from tuner.data.layout import CLASS_NAMES, find_root, list_images, patient_id
+from tuner.core.progress import stderr_console
+from tuner.core.settings import DataSettings
+from tuner.data.split import grouped_validation_mask, image_level_leak, leakage_groups, limit_per_class
 
 SIDES = ("train", "validation", "test")
 

@@ -9,10 +9,10 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from .atomic import read_json
-from .display import format_metric
-from .runs import RunPaths
-from .trials import chosen_trial, read_trials_table
+from tuner.core.atomic import read_json
+from tuner.reporting.live import format_metric
+from tuner.core.runs import RunPaths
+from tuner.engine.records import chosen_trial, read_trials_table
 
 METRIC_FORMATS = {"score": "{:.4f}", "recall": "{:.3f}", "precision": "{:.3f}", "specificity": "{:.3f}",
                   "threshold": "{:.3g}", "roc_auc": "{:.3f}", "pr_auc": "{:.3f}"}

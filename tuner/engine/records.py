@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .atomic import atomic_path, read_json, write_json
-from .objective import rank_trials
-from .runs import RunPaths
+from tuner.core.atomic import atomic_path, read_json, write_json
+from tuner.engine.objective import rank_trials
+from tuner.core.runs import RunPaths
 
-# What every epoch of a trial records from the objective (tuner/objective.py: validation_metrics).
+# What every epoch of a trial records from the objective (tuner/engine/objective.py: validation_metrics).
 EPOCH_METRICS = ("score", "reachable", "recall", "precision", "specificity", "prevalence", "threshold", "roc_auc",
                  "pr_auc", "accuracy")
 

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UsageError
+from tuner.core.errors import UsageError
 
 DATA_ENV = "XRAY_TUNER_DATA"
 CACHE_ENV = "XRAY_TUNER_CACHE"

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import read_json, remove_leftovers, write_json
-from .dataset import Dataset, load_dataset
-from .distributed import log_event
-from .errors import UsageError
-from .objective import DEFAULT_RECALL_TARGET, OperatingRule
-from .runs import RunLock, RunPaths, check_results_writable, check_run_name, clear_run_folder
-from .settings import DataSettings
-from .trials import best_epoch_summary
+from tuner.core.atomic import read_json, remove_leftovers, write_json
+from tuner.data.dataset import Dataset, load_dataset
+from tuner.engine.distributed import log_event
+from tuner.core.errors import UsageError
+from tuner.engine.objective import DEFAULT_RECALL_TARGET, OperatingRule
+from tuner.core.runs import RunLock, RunPaths, check_results_writable, check_run_name, clear_run_folder
+from tuner.core.settings import DataSettings
+from tuner.engine.records import best_epoch_summary
 
 OBJECTIVE = "val_score"
 VALIDATION_BATCH = 256  # predictions only: a large batch is faster and changes no result
@@ -139,9 +139,9 @@ def run_search(settings: SearchSettings, command_line: str | None = None, distri
 
     The data and the weights are checked before the run folder is made, so a refused search leaves
     nothing behind. With a `Distribution` this process is the chief (serves the oracle) or a worker
-    (trains trials) of a distributed search; see `tuner/distributed.py`.
+    (trains trials) of a distributed search; see `tuner/engine/distributed.py`.
     """
-    from .interrupt import install
+    from tuner.engine.interrupt import install
 
     install()
     run = settings.run
@@ -174,7 +174,7 @@ def settings_digest(settings: SearchSettings) -> str:
 
 def _prepare_run_folder(settings: SearchSettings) -> bool:
     """Make the run folder ready; False when the run already finished (nothing left to do). Says which."""
-    from .progress import stderr_console
+    from tuner.core.progress import stderr_console
 
     run = settings.run
     if run.settings.is_file() and not settings.overwrite:
@@ -233,13 +233,13 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
     import keras_tuner
     from keras_tuner.src import config as keras_tuner_config
 
-    from .callbacks import DisplayCallback, StopOnInterrupt, ValidationMetrics
-    from .display import SearchDisplay
-    from .sequences import make_sequence
-    from .trials import write_trials_table
+    from tuner.engine.callbacks import DisplayCallback, StopOnInterrupt, ValidationMetrics
+    from tuner.reporting.live import SearchDisplay
+    from tuner.data.sequences import make_sequence
+    from tuner.engine.records import write_trials_table
 
-    from .dataset import data_fingerprint
-    from .manifest import mark_finished, write_manifest
+    from tuner.data.dataset import data_fingerprint
+    from tuner.engine.manifest import mark_finished, write_manifest
 
     search_started = time.monotonic()
 
@@ -252,7 +252,7 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
     _patch_keras_tuner()
     keras.utils.set_random_seed(settings.data.seed)
     if settings.deterministic:
-        from .backends import enable_determinism
+        from tuner.engine.backends import enable_determinism
 
         enable_determinism()
     if role != "worker":
@@ -367,7 +367,7 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
     write_trials_table(run)
     if role != "worker":
         if settings.finetunes:
-            from .finetune import finetune_best
+            from tuner.engine.finetune import finetune_best
 
             if budget_spent():
                 _say_budget_spent(settings, run)
@@ -382,7 +382,7 @@ class TimeBudgetSpent(Exception):
 
 
 def _say_budget_spent(settings: SearchSettings, run: RunPaths) -> None:
-    from .progress import stderr_console
+    from tuner.core.progress import stderr_console
 
     finished = run.recorded_trials()
     budget = settings.time_budget
@@ -414,8 +414,8 @@ def _patch_keras_tuner() -> None:
     from keras_tuner.src import utils as keras_tuner_utils
     from keras_tuner.src.engine import tuner_utils
 
-    from .atomic import write_text
-    from .callbacks import best_epoch_in_memory
+    from tuner.core.atomic import write_text
+    from tuner.engine.callbacks import best_epoch_in_memory
 
     tuner_utils.SaveBestEpoch = best_epoch_in_memory()
 
@@ -437,7 +437,7 @@ def _model_inputs(settings: SearchSettings, space, dataset: Dataset, weights_sha
         return dataset.images
     import keras
 
-    from .features import feature_cache_dir, load_features
+    from tuner.data.features import feature_cache_dir, load_features
 
     backbone = space.backbone()  # already built above
     weights_id = weights_sha256 or f"random-init-seed{settings.data.seed}"
@@ -454,7 +454,7 @@ def _weights_sha256(settings: SearchSettings) -> str | None:
         return None
     from search_spaces.mobilenet_head import _imagenet_weights_path
 
-    from .features import file_sha256
+    from tuner.data.features import file_sha256
 
     path = settings.weights
     if path == "imagenet":

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UsageError
-from .holdout import choose_trial
-from .image_cache import decode
-from .layout import CLASS_NAMES, IMAGE_SUFFIXES
-from .runs import RunPaths
+from tuner.core.errors import UsageError
+from tuner.evaluation.holdout import choose_trial
+from tuner.data.image_cache import decode
+from tuner.data.layout import CLASS_NAMES, IMAGE_SUFFIXES
+from tuner.core.runs import RunPaths
 
 PREDICT_BATCH = 64
 
@@ -33,7 +33,7 @@ def collect_images(paths: list[str]) -> list[Path]:
 
 def predict_files(run: RunPaths, paths: list[str], trial_id: str | None = None) -> tuple[list[dict], list[dict]]:
     """(predictions, skipped): one row per readable image, one per file that is not a readable image."""
-    from .models import load_trial_model, settings_from_run
+    from tuner.engine.hypermodels import load_trial_model, settings_from_run
 
     files = collect_images(paths)  # the paths first: a typo is named before anything else
     trial = choose_trial(run, trial_id)

@@ -15,9 +15,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .atomic import atomic_path, read_json  # noqa: E402
-from .runs import RunPaths  # noqa: E402
-from .trials import read_trial_records  # noqa: E402
+from tuner.core.atomic import atomic_path, read_json  # noqa: E402
+from tuner.core.runs import RunPaths  # noqa: E402
+from tuner.engine.records import read_trial_records  # noqa: E402
 
 DPI = 120
 TOP_TRIALS = 5

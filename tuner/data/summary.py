@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from .dataset import SIDES, Dataset
-from .layout import CLASS_NAMES
+from tuner.data.dataset import SIDES, Dataset
+from tuner.data.layout import CLASS_NAMES
 
 
 def data_summary(dataset: Dataset) -> dict:

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UsageError
-from .settings import GET_DATA_HINT
+from tuner.core.errors import UsageError
+from tuner.core.settings import GET_DATA_HINT
 
 CLASS_NAMES = ("NORMAL", "PNEUMONIA")  # index = label; PNEUMONIA is the positive class
 IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png"}

@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .atomic import atomic_path, read_json, write_json
-from .dataset import data_fingerprint, load_dataset
-from .errors import UsageError
-from .evaluation import REFERENCE_RESULTS, always_positive_baseline, test_set_metrics
-from .objective import OperatingPoint, OperatingRule, operating_point, precision_at_prevalence
-from .runs import RunPaths
-from .settings import resolve_data_dir
-from .trials import chosen_trial, read_trials_table
+from tuner.core.atomic import atomic_path, read_json, write_json
+from tuner.data.dataset import data_fingerprint, load_dataset
+from tuner.core.errors import UsageError
+from tuner.evaluation.statistics import REFERENCE_RESULTS, always_positive_baseline, test_set_metrics
+from tuner.engine.objective import OperatingPoint, OperatingRule, operating_point, precision_at_prevalence
+from tuner.core.runs import RunPaths
+from tuner.core.settings import resolve_data_dir
+from tuner.engine.records import chosen_trial, read_trials_table
 
 PREDICT_BATCH = 64
 # How far a threshold recomputed at test time may lie from the recorded one (float32 noise only).
@@ -67,7 +67,7 @@ def check_operating_point(recorded: OperatingPoint, labels: np.ndarray, probabil
 
 
 def predict_probabilities(model, images: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    from .sequences import make_sequence
+    from tuner.data.sequences import make_sequence
 
     batches = make_sequence(images, rows, batch_size=PREDICT_BATCH)
     return np.asarray(model.predict(batches, verbose=0), dtype=np.float64).ravel()
@@ -75,7 +75,7 @@ def predict_probabilities(model, images: np.ndarray, rows: np.ndarray) -> np.nda
 
 def run_test(run: RunPaths, trial_id: str | None = None, data_dir: str | None = None) -> dict:
     """Evaluate the chosen trial once on the test folder; writes metrics and predictions in the run."""
-    from .models import load_trial_model, settings_from_run
+    from tuner.engine.hypermodels import load_trial_model, settings_from_run
 
     trial = choose_trial(run, trial_id)
     stored = run.read_settings()

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_path
-from .filelock import file_lock
-from .progress import progress_bar
+from tuner.core.atomic import atomic_path
+from tuner.core.locks import file_lock
+from tuner.core.progress import progress_bar
 
 # float16 halves the disk (0.7 GB for the whole data set at 224 px) and the search's resident
 # pages. Every mobilenet_head model on images rounds the backbone's output the same way

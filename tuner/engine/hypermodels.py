@@ -9,15 +9,15 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from .errors import UsageError
-from .runs import RunPaths
+from tuner.core.errors import UsageError
+from tuner.core.runs import RunPaths
 
 
 def settings_from_run(run: RunPaths, data_dir: Path | None = None):
     """The run's SearchSettings (its data folder replaced by `data_dir` when given)."""
     from dataclasses import replace
 
-    from .search import SearchSettings
+    from tuner.engine.search import SearchSettings
 
     settings = SearchSettings.from_dict(run.read_settings(), results_dir=run.directory.parent, data_dir=data_dir)
     return replace(settings, run_name=run.name)  # the folder's name, should it have been renamed
@@ -36,7 +36,7 @@ def trial_hyperparameters(space, values: dict):
 def load_trial_model(run: RunPaths, settings, trial: dict, on_images: bool = True):
     """A trial record's best-epoch model: on images (backbone and head joined for mobilenet_head), or,
     with `on_images=False`, as the trial trained it (a head alone on cached features)."""
-    from .search import make_space
+    from tuner.engine.search import make_space
 
     checkpoint = run.model_weights(trial)
     if not checkpoint.is_file():

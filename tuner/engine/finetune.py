@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import time
 
-from .atomic import atomic_path, read_json, write_json
-from .dataset import Dataset
-from .progress import progress_bar
-from .runs import RunPaths
-from .trials import best_epoch_summary, read_trials_table, write_trials_table
+from tuner.core.atomic import atomic_path, read_json, write_json
+from tuner.data.dataset import Dataset
+from tuner.core.progress import progress_bar
+from tuner.core.runs import RunPaths
+from tuner.engine.records import best_epoch_summary, read_trials_table, write_trials_table
 
 FINETUNE_BATCH = 32  # the whole backbone runs forward on every image: smaller batches, same speed
 FINETUNE_SUFFIX = "-ft"
@@ -41,10 +41,10 @@ def finetune_best(settings, dataset: Dataset, run: RunPaths) -> dict | None:
 
     import keras
 
-    from .callbacks import EpochReport, KeepBestEpoch, StopOnInterrupt, ValidationMetrics
-    from .models import load_trial_model, trial_hyperparameters
-    from .search import VALIDATION_BATCH, make_space, trial_seed
-    from .sequences import make_sequence
+    from tuner.engine.callbacks import EpochReport, KeepBestEpoch, StopOnInterrupt, ValidationMetrics
+    from tuner.engine.hypermodels import load_trial_model, trial_hyperparameters
+    from tuner.engine.search import VALIDATION_BATCH, make_space, trial_seed
+    from tuner.data.sequences import make_sequence
 
     seed = trial_seed(settings.data.seed, trial_id)
     keras.utils.set_random_seed(seed)

@@ -19,9 +19,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .atomic import read_json
-from .errors import UsageError
-from .settings import LEGACY_DEFAULTS
+from tuner.core.atomic import read_json
+from tuner.core.errors import UsageError
+from tuner.core.settings import LEGACY_DEFAULTS
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 

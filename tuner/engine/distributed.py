@@ -20,10 +20,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UsageError
-from .runs import RunPaths, check_run_name
+from tuner.core.errors import UsageError
+from tuner.core.runs import RunPaths, check_run_name
 
-CLI = Path(__file__).resolve().parents[1] / "cli.py"
+CLI = Path(__file__).resolve().parents[2] / "cli.py"
 MAX_RESTARTS_PER_WORKER = 3
 
 
@@ -80,7 +80,7 @@ def _gpu_count() -> int:
 
 def run_local_workers(argv: list[str], run: RunPaths, n_workers: int, show_progress: bool) -> int:
     """Start a chief and `n_workers` workers here; wait for the search; return the chief's exit code."""
-    from .display import WorkersDisplay
+    from tuner.reporting.live import WorkersDisplay
 
     port = _free_port()
     oracle = f"127.0.0.1:{port}"

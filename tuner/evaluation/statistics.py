@@ -21,7 +21,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from tuner.objective import validated_predictions
+from tuner.engine.objective import validated_predictions
 
 METRIC_NAMES = ("recall", "specificity", "precision", "accuracy", "f1", "roc_auc", "pr_auc")
 CONFIDENCE_LEVEL = 0.95
