@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Command line of the chest X-ray Keras Tuner toolkit: `python cli.py --help`.
 
-Parses arguments, turns a UsageError into a one-line message with exit code 2, and calls one
+Parses arguments, turns a ToolkitError into a one-line message with exit code 2, and calls one
 function of `tuner/` per command. Heavy imports (Keras, TensorFlow) happen inside those functions.
 """
 
@@ -18,7 +18,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides our output
 logging.getLogger("tensorflow").setLevel(logging.ERROR)  # e.g. retracing notes: each trial is a new model
 
-from tuner.core.errors import UsageError
+from tuner.core import errors
+from tuner.core.errors import ToolkitError
 
 
 def program_name() -> str:
@@ -34,7 +35,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # one line, exit 2, as for every bad input
         hint = self._suggestion(message)
-        raise UsageError(f"{message}{hint} (see `{self.prog} --help`)")
+        raise ToolkitError(f"{message}{hint} (see `{self.prog} --help`)")
 
     def _suggestion(self, message: str) -> str:
         """'; did you mean --x?' for a misspelled flag or command."""
@@ -182,8 +183,8 @@ def data_settings(args: argparse.Namespace):
 
 
 def cmd_data(args: argparse.Namespace) -> None:
-    from tuner.data.summary import data_summary, print_data_summary
     from tuner.data.dataset import load_dataset
+    from tuner.data.summary import data_summary, print_data_summary
 
     settings = data_settings(args)
     summary = data_summary(load_dataset(settings))
@@ -200,13 +201,13 @@ def cmd_spaces(args: argparse.Namespace) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> None:
-    from tuner.reporting.tables import print_report
     from tuner.engine.search import run_search
+    from tuner.reporting.tables import print_report
 
     if getattr(args, "from_run", None):
         settings = _settings_from_earlier_run(args)
     elif not args.space:
-        raise UsageError("search needs --space NAME (cnn_depth or mobilenet_head) or --from-run NAME")
+        raise ToolkitError("search needs --space NAME (cnn_depth or mobilenet_head) or --from-run NAME")
     else:
         settings = _settings_from_flags(args)
     if args.workers is not None:
@@ -226,8 +227,8 @@ def cmd_search(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     from search_spaces import load_reference
-    from tuner.reporting.tables import print_report
     from tuner.engine.search import run_search
+    from tuner.reporting.tables import print_report
 
     point = load_reference(args.hp, args.space)
     hp = point["hyperparameters"]
@@ -243,7 +244,7 @@ def _settings_from_flags(args: argparse.Namespace, fixed_hyperparameters: dict |
     from dataclasses import replace
 
     from search_spaces import get_space_class
-    from tuner.engine.search import SearchSettings, settings_digest
+    from tuner.core.settings import SearchSettings, settings_digest
 
     space_class = get_space_class(args.space)
     weights = None if args.weights.lower() == "none" else args.weights
@@ -273,13 +274,13 @@ def _settings_from_flags(args: argparse.Namespace, fixed_hyperparameters: dict |
 
 
 def _search_with_local_workers(args: argparse.Namespace, settings):
-    from tuner.engine.distributed import run_local_workers
     from tuner.core.runs import clear_run_folder
+    from tuner.engine.distributed import run_local_workers
 
     if args.workers < 1:
-        raise UsageError(f"--workers {args.workers} must be at least 1")
+        raise ToolkitError(f"--workers {args.workers} must be at least 1")
     if args.role:
-        raise UsageError("--workers starts its own chief and workers: leave out --role")
+        raise ToolkitError("--workers starts its own chief and workers: leave out --role")
     run = settings.run
     if settings.overwrite:
         clear_run_folder(run)  # here, once, before any process of the search writes into the run
@@ -288,7 +289,7 @@ def _search_with_local_workers(args: argparse.Namespace, settings):
     child_argv = _without_option(child_argv, "--workers") + (["--run", run.name] if not args.run else [])
     code = run_local_workers(child_argv, run, args.workers, show_progress=not args.quiet)
     if code != 0:
-        raise UsageError(f"the search's chief process failed (exit code {code}): see {run.directory / 'workers'}; "
+        raise ToolkitError(f"the search's chief process failed (exit code {code}): see {run.directory / 'workers'}; "
                          "run the same command again to resume")
     return run
 
@@ -310,9 +311,8 @@ def _settings_from_earlier_run(args: argparse.Namespace):
     """An earlier run's settings, exactly, for a new run (`--run`, else the old name + '-rerun-<time>')."""
     from dataclasses import replace
 
-    from tuner.engine.hypermodels import settings_from_run
     from tuner.core.runs import find_run
-    from tuner.engine.search import settings_digest
+    from tuner.core.settings import settings_digest, settings_from_run
 
     earlier = find_run(Path(args.results_dir), args.from_run)
     settings = settings_from_run(earlier)
@@ -327,8 +327,8 @@ def _find_run(args: argparse.Namespace):
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from tuner.reporting.tables import format_report, print_comparison, print_report
     from tuner.core.runs import find_run
+    from tuner.reporting.tables import format_report, print_comparison, print_report
 
     if args.compare:
         first, second = (find_run(Path(args.results_dir), name) for name in args.compare)
@@ -343,7 +343,7 @@ def cmd_report(args: argparse.Namespace) -> None:
             print(f"plot: {path}", file=sys.stderr)
     if args.format == "table":
         if args.output:
-            raise UsageError("--output needs --format csv, json or markdown")
+            raise ToolkitError("--output needs --format csv, json or markdown")
         print_report(run, args.top, _console(wide=args.wide))
         return
     text = format_report(run, args.format, args.top)
@@ -406,6 +406,7 @@ COMMANDS = {"data": cmd_data, "spaces": cmd_spaces, "search": cmd_search, "train
 
 
 def main(argv: list[str] | None = None) -> int:
+    errors.PROGRAM = program_name()  # messages name the program as the user typed it
     try:
         parser = build_parser()
         args, unknown = parser.parse_known_args(argv)
@@ -414,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         args.argv = list(sys.argv[1:] if argv is None else argv)
         args.command_line = shlex.join([*program_name().split(), *args.argv])
         COMMANDS[args.command](args)
-    except UsageError as error:
+    except ToolkitError as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

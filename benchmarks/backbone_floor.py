@@ -23,8 +23,8 @@ def main() -> None:
     import numpy as np
 
     from search_spaces.mobilenet_head import MobileNetHead
-    from tuner.data.dataset import load_dataset
     from tuner.core.settings import DataSettings
+    from tuner.data.dataset import load_dataset
 
     with tempfile.TemporaryDirectory() as scratch:
         dataset = load_dataset(DataSettings(DATA, image_size=args.image_size, cache_dir=scratch))

@@ -29,8 +29,8 @@ def main() -> None:
         timed_cli("data", "--data", str(DATA), "--image-size", args.image_size, "--cache-dir", f"{scratch}/cache")
         cached, _ = timed_cli("search", "--space", "mobilenet_head", "--run", "cached", *common)
         classic, _ = timed_cli("search", "--space", "mobilenet_head", "--run", "classic", "--no-feature-cache", *common)
-        from pathlib import Path
         import json
+        from pathlib import Path
 
         def trials(run):
             table = json.loads((Path(scratch) / "results" / run / "trials.json").read_text())

@@ -19,8 +19,8 @@ def main() -> None:
     args = parser.parse_args()
     require_shared()
     sys.path.insert(0, str(REPO))
-    from tuner.data.dataset import load_dataset
     from tuner.core.settings import DataSettings
+    from tuner.data.dataset import load_dataset
 
     with tempfile.TemporaryDirectory() as scratch:
         settings = DataSettings(DATA, image_size=args.image_size, cache_dir=scratch)

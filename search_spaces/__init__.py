@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from tuner.core.errors import UsageError
+from tuner.core.errors import ToolkitError, command
 
 # space name -> (module in this package, class name); a new space is one file and one line here.
 _SPACE_MODULES: dict[str, tuple[str, str]] = {
@@ -38,24 +38,29 @@ __all__ = [
 ]
 
 
+def check_space_name(name: str) -> str:
+    """`name` if a space has it (no Keras imported); else a ToolkitError naming the spaces."""
+    if name not in _SPACE_MODULES:
+        raise ToolkitError(
+            f"unknown space {name!r}: choose one of {', '.join(SPACE_NAMES)} "
+            f"(see {command('spaces')})"
+        )
+    return name
+
+
 def get_space_class(name: str) -> type:
     """The hypermodel class of the space called `name`, importing its module now.
 
     Raises:
-        UsageError: no space has that name.
+        ToolkitError: no space has that name.
     """
-    if name not in _SPACE_MODULES:
-        raise UsageError(
-            f"unknown space {name!r}: choose one of {', '.join(SPACE_NAMES)} "
-            "(see `python cli.py spaces`)"
-        )
-    module_name, class_name = _SPACE_MODULES[name]
+    module_name, class_name = _SPACE_MODULES[check_space_name(name)]
     module = importlib.import_module(f".{module_name}", __name__)
     return getattr(module, class_name)
 
 
 def describe_spaces() -> list[dict[str, Any]]:
-    """Every space with its hyperparameters, for `python cli.py spaces`.
+    """Every space with its hyperparameters, for the `spaces` command.
 
     Returns:
         One dict per space: "name", "description" and "hyperparameters", a list (in declaration
@@ -112,7 +117,7 @@ def load_reference(path: str | Path, space: str | None = None) -> dict[str, Any]
         ready for `space.build(hp)`.
 
     Raises:
-        UsageError: naming the file and the hyperparameter at fault.
+        ToolkitError: naming the file and the hyperparameter at fault.
     """
     import keras_tuner
 
@@ -120,13 +125,13 @@ def load_reference(path: str | Path, space: str | None = None) -> dict[str, Any]
     content = _read_json_object(path)
     space_name = content.get("space", space)
     if space_name is None:
-        raise UsageError(f"{path}: no \"space\" given in the file: add one or pass --space")
+        raise ToolkitError(f"{path}: no \"space\" given in the file: add one or pass --space")
     if space is not None and space_name != space:
-        raise UsageError(f"{path}: the file is for space {space_name!r}, not {space!r}")
+        raise ToolkitError(f"{path}: the file is for space {space_name!r}, not {space!r}")
     space_class = get_space_class(space_name)
     given = content.get("hyperparameters")
     if not isinstance(given, dict):
-        raise UsageError(f"{path}: \"hyperparameters\" must be an object of name: value")
+        raise ToolkitError(f"{path}: \"hyperparameters\" must be an object of name: value")
     given = {name: value for name, value in given.items() if not name.startswith(_TUNER_PREFIX)}
 
     hp = keras_tuner.HyperParameters()
@@ -134,7 +139,7 @@ def load_reference(path: str | Path, space: str | None = None) -> dict[str, Any]
     by_name = {declared.name: declared for declared in hp.space}
     unknown = sorted(set(given) - set(by_name))
     if unknown:
-        raise UsageError(
+        raise ToolkitError(
             f"{path}: unknown hyperparameter {unknown[0]!r} for space {space_name!r} "
             f"(it has {', '.join(by_name)})"
         )
@@ -143,13 +148,13 @@ def load_reference(path: str | Path, space: str | None = None) -> dict[str, Any]
     for declared in hp.space:
         active = hp.is_active(declared)
         if active and declared.name not in hp.values:
-            raise UsageError(
+            raise ToolkitError(
                 f"{path}: missing hyperparameter {declared.name!r} "
                 f"({_describe_range(declared)}), active at this point"
             )
         if not active and declared.name in hp.values:
             condition = _describe_conditions(declared.conditions, by_name)
-            raise UsageError(
+            raise ToolkitError(
                 f"{path}: hyperparameter {declared.name!r} is inactive at this point "
                 f"(it applies only when {condition}): remove it"
             )
@@ -165,39 +170,39 @@ def _read_json_object(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise UsageError(f"hyperparameter file {path} not found") from None
+        raise ToolkitError(f"hyperparameter file {path} not found") from None
     except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(f"hyperparameter file {path} cannot be read: {error}") from None
+        raise ToolkitError(f"hyperparameter file {path} cannot be read: {error}") from None
     try:
         content = json.loads(text)
     except json.JSONDecodeError as error:
-        raise UsageError(
+        raise ToolkitError(
             f"{path}: not valid JSON ({error.msg} at line {error.lineno})"
         ) from None
     if not isinstance(content, dict):
-        raise UsageError(f"{path}: expected a JSON object with \"hyperparameters\"")
+        raise ToolkitError(f"{path}: expected a JSON object with \"hyperparameters\"")
     return content
 
 
 def _checked_value(path: Path, declared: Any, value: Any) -> Any:
-    """The value in the space's own type, or UsageError when the space does not hold it."""
+    """The value in the space's own type, or ToolkitError when the space does not hold it."""
     kind = type(declared).__name__
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
     problem = f"{path}: hyperparameter {declared.name!r} = {json.dumps(value)}"
     if kind == "Boolean":
         if isinstance(value, bool):
             return value
-        raise UsageError(f"{problem} must be true or false")
+        raise ToolkitError(f"{problem} must be true or false")
     if kind == "Choice":
         for choice in declared.values:
             # 2 and 2.0 are the same choice in JSON, but True is not 1.
             if type(choice) is type(value) or (is_number and not isinstance(choice, (str, bool))):
                 if choice == value:
                     return choice
-        raise UsageError(f"{problem} is not one of {_describe_range(declared)}")
+        raise ToolkitError(f"{problem} is not one of {_describe_range(declared)}")
     if kind in ("Int", "Float"):
         if not is_number or (kind == "Int" and not float(value).is_integer()):
-            raise UsageError(f"{problem} must be a number in {_describe_range(declared)}")
+            raise ToolkitError(f"{problem} must be a number in {_describe_range(declared)}")
         tolerance = 1e-9 * max(1.0, abs(declared.max_value))
         inside = declared.min_value - tolerance <= value <= declared.max_value + tolerance
         on_grid = True
@@ -205,9 +210,9 @@ def _checked_value(path: Path, declared: Any, value: Any) -> Any:
             steps = (value - declared.min_value) / declared.step
             on_grid = math.isclose(steps, round(steps), abs_tol=1e-6)
         if not (inside and on_grid):
-            raise UsageError(f"{problem} is outside {_describe_range(declared)}")
+            raise ToolkitError(f"{problem} is outside {_describe_range(declared)}")
         return int(value) if kind == "Int" else float(value)
-    raise UsageError(f"{problem}: cannot check a {kind} hyperparameter")  # not used by spaces
+    raise ToolkitError(f"{problem}: cannot check a {kind} hyperparameter")  # not used by spaces
 
 
 def _format_value(value: Any) -> str:

@@ -18,7 +18,7 @@ import h5py
 import keras
 import keras_tuner
 
-from tuner.core.errors import UsageError
+from tuner.core.errors import ToolkitError
 from tuner.data.features import FEATURE_DTYPE
 
 from .augmentation import chest_xray_augmentation
@@ -90,7 +90,7 @@ def validate_weights(spec: str) -> str | None:
         "imagenet", None for random initialisation, or the file's absolute path.
 
     Raises:
-        UsageError: the path is missing, not a readable file, or not HDF5.
+        ToolkitError: the path is missing, not a readable file, or not HDF5.
     """
     if spec.lower() == "imagenet":
         return "imagenet"
@@ -98,19 +98,19 @@ def validate_weights(spec: str) -> str | None:
         return None
     path = Path(spec).expanduser()
     if not path.exists():
-        raise UsageError(
+        raise ToolkitError(
             f"weights file {spec} not found: pass the path of a MobileNetV2 .h5 weights file, "
             "--weights imagenet or --weights none"
         )
     if not path.is_file():
-        raise UsageError(f"weights file {spec} is not a file")
+        raise ToolkitError(f"weights file {spec} is not a file")
     if not os.access(path, os.R_OK):
-        raise UsageError(f"weights file {spec} is not readable (permissions)")
+        raise ToolkitError(f"weights file {spec} is not readable (permissions)")
     if not h5py.is_hdf5(path):
-        raise UsageError(f"weights file {spec} is not an HDF5 file (expected Keras .h5 weights)")
+        raise ToolkitError(f"weights file {spec} is not an HDF5 file (expected Keras .h5 weights)")
     if path.suffix.lower() not in (".h5", ".hdf5"):
         # Keras chooses how to read a weights file by its name alone.
-        raise UsageError(f"weights file {spec} must be named *.h5 or *.hdf5 for Keras to read it")
+        raise ToolkitError(f"weights file {spec} must be named *.h5 or *.hdf5 for Keras to read it")
     return str(path.resolve())
 
 
@@ -125,8 +125,8 @@ def _imagenet_file_name(image_size: int) -> str:
     return f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}_no_top.h5"
 
 
-def _imagenet_weights_path(image_size: int) -> str:
-    """The cached ImageNet file, downloaded first when absent; UsageError when that fails."""
+def imagenet_weights_path(image_size: int) -> str:
+    """The cached ImageNet file, downloaded first when absent; ToolkitError when that fails."""
     file_name = _imagenet_file_name(image_size)
     try:
         return keras.utils.get_file(
@@ -138,7 +138,7 @@ def _imagenet_weights_path(image_size: int) -> str:
     except Exception as error:  # Keras raises a bare Exception for URL failures
         reason = " ".join(str(error).split())
         example = f"../shared/weights/{_imagenet_file_name(224)}"
-        raise UsageError(
+        raise ToolkitError(
             f"could not download the MobileNetV2 ImageNet weights (no network?): pass "
             f"--weights PATH to a local .h5 file (e.g. {example}) or --weights none "
             f"[{file_name}: {type(error).__name__}: {reason}]"
@@ -217,7 +217,7 @@ class MobileNetHead(keras_tuner.HyperModel):
         """Images (S, S, 3) in 0..255 -> MobileNetV2 feature map, frozen, built once.
 
         Raises:
-            UsageError: the weights cannot be found, downloaded, read or do not fit.
+            ToolkitError: the weights cannot be found, downloaded, read or do not fit.
         """
         if self._backbone is None:
             self._backbone = self._build_backbone()
@@ -227,7 +227,7 @@ class MobileNetHead(keras_tuner.HyperModel):
         # Find the weights file before building, so a wrong one fails fast.
         weights_path = None if self.weights is None else validate_weights(self.weights)
         if weights_path == "imagenet":
-            weights_path = _imagenet_weights_path(self.image_size)
+            weights_path = imagenet_weights_path(self.image_size)
         shape = (self.image_size, self.image_size, 3)
         mobilenet = keras.applications.MobileNetV2(
             input_shape=shape, alpha=1.0, include_top=False, weights=None, name="mobilenet_v2"
@@ -362,7 +362,7 @@ def _load_weights(mobilenet: keras.Model, path: str) -> None:
         mobilenet.load_weights(path)
     except Exception as error:  # h5py and Keras raise many kinds; all mean the same here
         reason = " ".join(str(error).split())[:300]
-        raise UsageError(
+        raise ToolkitError(
             f"weights file {path} does not fit MobileNetV2 (alpha 1.0, no top): "
             f"{type(error).__name__}: {reason}"
         ) from error

@@ -10,8 +10,8 @@ import numpy as np
 from PIL import Image
 
 import cli
-from tuner.data.dataset import Dataset, load_dataset
 from tuner.core.settings import DataSettings
+from tuner.data.dataset import Dataset, load_dataset
 
 SMALL_SIZE = 32  # the smallest --image-size allowed: fastest decoding
 

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import SMALL_SIZE, load, make_chest_xray, run_cli, snapshot, write_image
 from PIL import Image
 from sklearn.utils.class_weight import compute_class_weight
 
-from helpers import SMALL_SIZE, load, make_chest_xray, run_cli, snapshot, write_image
-from tuner.data.layout import CLASS_NAMES
 from tuner.core.settings import CACHE_ENV, DATA_ENV
+from tuner.data.layout import CLASS_NAMES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

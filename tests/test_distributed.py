@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import cli
-from tuner.demo import make_synthetic_dataset
 from tuner.core.runs import RunPaths
+from tuner.demo import make_synthetic_dataset
 
 REPO = Path(cli.__file__).resolve().parent
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score, roc_auc_score
 
-from tuner import evaluation
+from tuner.evaluation import statistics as evaluation
 from tuner.evaluation.statistics import METRIC_NAMES, REFERENCE_RESULTS, always_positive_baseline
 
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from search_spaces.mobilenet_head import MobileNetHead
-from tuner.demo import make_synthetic_dataset
-from tuner.data.features import feature_cache_dir, load_features
-from tuner.data.dataset import load_dataset
 from tuner.core.settings import DataSettings
+from tuner.data.dataset import load_dataset
+from tuner.data.features import feature_cache_dir, load_features
+from tuner.demo import make_synthetic_dataset
 
 WEIGHTS_NAME = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
 IMAGE_SIZE = 64

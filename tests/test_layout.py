@@ -9,10 +9,10 @@ import json
 from pathlib import Path
 
 import pytest
-
 from helpers import GeneratedData, load, make_chest_xray, run_cli, snapshot, write_image
-from tuner.data.layout import CLASS_NAMES, patient_id
+
 from tuner.core.settings import DATA_ENV
+from tuner.data.layout import CLASS_NAMES, patient_id
 
 
 def summary_of(capsys, *args) -> dict:

@@ -10,7 +10,7 @@ import pytest
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
-from tuner.demo import make_synthetic_dataset  # noqa: E402
+from tuner.demo import make_synthetic_dataset
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "colab.ipynb"
 

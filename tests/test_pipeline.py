@@ -11,8 +11,8 @@ import keras
 import pytest
 
 import cli
-from tuner.demo import make_synthetic_dataset
 from tuner.core.runs import RunPaths
+from tuner.demo import make_synthetic_dataset
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ import pytest
 
 import cli
 from search_spaces.cnn_depth import CnnDepth
-from tuner import search as search_module
-from tuner.demo import make_synthetic_dataset
 from tuner.core.runs import RunPaths
+from tuner.demo import make_synthetic_dataset
+from tuner.engine import search as search_module
 
 REPO = Path(cli.__file__).resolve().parent
 
@@ -62,7 +62,7 @@ def test_killed_search_resumes_to_the_same_trials(data, tmp_path, uninterrupted)
     results, cache = tmp_path / "results", tmp_path / "cache"
     run = RunPaths(results / "r")
     args = search_args(data, results, cache)
-    records = lambda: len(list(run.trial_records.glob("*.json"))) if run.trial_records.is_dir() else 0  # noqa: E731
+    records = lambda: len(list(run.trial_records.glob("*.json"))) if run.trial_records.is_dir() else 0
     kill_points = [
         lambda: run.settings.is_file(),  # before any trial ends (data loading, first trial)
         lambda: records() >= 2,  # between trials

@@ -9,8 +9,8 @@ import keras
 import pytest
 
 import cli
-from tuner.demo import make_synthetic_dataset
 from tuner.core.runs import RunPaths
+from tuner.demo import make_synthetic_dataset
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_another_seed_samples_other_trials(data, tmp_path):
               "--results-dir", str(tmp_path), "--cache-dir", str(tmp_path / "cache"), "--quiet"]
     assert cli.main([*common, "--run", "a", "--seed", "1"]) == 0
     assert cli.main([*common, "--run", "b", "--seed", "2"]) == 0
-    hps = lambda run: [t["hyperparameters"] for t in json.loads((tmp_path / run / "trials.json").read_text())]  # noqa: E731
+    hps = lambda run: [t["hyperparameters"] for t in json.loads((tmp_path / run / "trials.json").read_text())]
     assert hps("a") != hps("b")
 
 

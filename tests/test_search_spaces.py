@@ -29,7 +29,7 @@ from search_spaces import (
 )
 from search_spaces.cnn_depth import CnnDepth
 from search_spaces.mobilenet_head import MobileNetHead, validate_weights
-from tuner.core.errors import UsageError
+from tuner.core.errors import ToolkitError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REAL_WEIGHTS = (
@@ -92,7 +92,7 @@ def test_space_classes_carry_their_registered_name():
 
 
 def test_unknown_space_is_a_usage_error():
-    with pytest.raises(UsageError) as error:
+    with pytest.raises(ToolkitError) as error:
         get_space_class("resnet")
     assert str(error.value) == (
         "unknown space 'resnet': choose one of cnn_depth, mobilenet_head "
@@ -255,7 +255,7 @@ def test_bad_hyperparameter_values_are_usage_errors_naming_file_and_hp(
     path = write_json(
         tmp_path / "point.json", {"space": "mobilenet_head", "hyperparameters": values}
     )
-    with pytest.raises(UsageError) as error:
+    with pytest.raises(ToolkitError) as error:
         load_reference(path)
     assert str(error.value).startswith(str(path))
     assert message in str(error.value)
@@ -263,7 +263,7 @@ def test_bad_hyperparameter_values_are_usage_errors_naming_file_and_hp(
 
 def test_missing_active_hp_of_cnn_is_refused(tmp_path):
     path = write_json(tmp_path / "cnn.json", {"space": "cnn_depth", "hyperparameters": {}})
-    with pytest.raises(UsageError, match="missing hyperparameter 'blocks'"):
+    with pytest.raises(ToolkitError, match="missing hyperparameter 'blocks'"):
         load_reference(path)
 
 
@@ -279,19 +279,19 @@ def test_missing_active_hp_of_cnn_is_refused(tmp_path):
 def test_malformed_hyperparameter_files_are_usage_errors(tmp_path, text, message):
     path = tmp_path / "bad.json"
     path.write_text(text)
-    with pytest.raises(UsageError, match=message):
+    with pytest.raises(ToolkitError, match=message):
         load_reference(path)
 
 
 def test_hyperparameter_file_space_must_match_and_can_come_from_the_caller(tmp_path):
-    with pytest.raises(UsageError, match="not found"):
+    with pytest.raises(ToolkitError, match="not found"):
         load_reference(tmp_path / "absent.json")
     path = write_json(tmp_path / "bare.json", {"hyperparameters": TRANSFER_1})
-    with pytest.raises(UsageError, match="no \"space\" given"):
+    with pytest.raises(ToolkitError, match="no \"space\" given"):
         load_reference(path)
     assert load_reference(path, space="mobilenet_head")["name"] == "bare"
     reference = search_spaces.REFERENCE_DIR / "cnn_depth_reference_cnn.json"
-    with pytest.raises(UsageError, match="for space 'cnn_depth', not 'mobilenet_head'"):
+    with pytest.raises(ToolkitError, match="for space 'cnn_depth', not 'mobilenet_head'"):
         load_reference(reference, space="mobilenet_head")
 
 
@@ -415,13 +415,13 @@ def test_validate_weights_passes_keywords_and_checks_paths(tmp_path):
     assert validate_weights("ImageNet") == "imagenet"
     assert validate_weights("none") is None
     assert validate_weights("None") is None
-    with pytest.raises(UsageError, match="not found"):
+    with pytest.raises(ToolkitError, match="not found"):
         validate_weights(str(tmp_path / "absent.h5"))
-    with pytest.raises(UsageError, match="not a file"):
+    with pytest.raises(ToolkitError, match="not a file"):
         validate_weights(str(tmp_path))
     text_file = tmp_path / "weights.h5"
     text_file.write_text("not weights")
-    with pytest.raises(UsageError, match="not an HDF5 file"):
+    with pytest.raises(ToolkitError, match="not an HDF5 file"):
         validate_weights(str(text_file))
 
 
@@ -442,7 +442,7 @@ def test_bad_weights_files_are_usage_errors_naming_the_file(tmp_path, problem):
     elif problem == "wrong_architecture":
         tiny = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
         tiny.save(path)  # a legacy .h5 model file: HDF5, but with one Dense layer
-    with pytest.raises(UsageError) as error:
+    with pytest.raises(ToolkitError) as error:
         MobileNetHead(32, weights=str(path)).backbone()
     assert str(path) in str(error.value)
     assert "\n" not in str(error.value)
@@ -461,7 +461,7 @@ def test_imagenet_without_network_or_cache_is_a_usage_error(empty_keras_home, mo
         raise socket.gaierror(socket.EAI_NONAME, "no network in this test")
 
     monkeypatch.setattr(socket, "getaddrinfo", no_network)
-    with pytest.raises(UsageError) as error:
+    with pytest.raises(ToolkitError) as error:
         MobileNetHead(64, weights="imagenet").backbone()
     message = str(error.value)
     assert message.startswith("could not download the MobileNetV2 ImageNet weights (no network?)")

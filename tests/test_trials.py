@@ -10,9 +10,16 @@ from pathlib import Path
 from rich.console import Console
 
 import cli
-from tuner.reporting.tables import print_report
 from tuner.core.runs import RunPaths
-from tuner.engine.records import chosen_trial
+from tuner.core.settings import settings_from_run, stored_settings
+from tuner.engine.objective import OperatingRule
+from tuner.engine.records import TrialRecord, best_trial
+from tuner.reporting.tables import print_report
+
+
+def chosen(rows, recall_target):
+    best = best_trial([TrialRecord.from_dict(row) for row in rows], recall_target)
+    return None if best is None else best.trial_id
 
 
 def trial(trial_id, rank, recall, specificity=0.9, reachable=True, stage="search", parent=None, status="completed"):
@@ -25,22 +32,22 @@ def trial(trial_id, rank, recall, specificity=0.9, reachable=True, stage="search
 def test_the_fine_tuned_model_is_chosen_when_it_keeps_the_contract():
     trials = [trial("0012", 1, 1.0, 0.985), trial("0012-ft", 2, 0.98, 0.96, stage="finetune", parent="0012"),
               trial("0007", 3, 0.98, 0.98)]
-    assert chosen_trial(trials, recall_target=0.98)["trial_id"] == "0012-ft"  # recall counted up to 0.98
+    assert chosen(trials, 0.98) == "0012-ft"  # recall counted up to 0.98
 
 
 def test_the_parent_stays_when_fine_tuning_loses_recall_or_the_floor():
     lost_recall = [trial("0012", 1, 0.98), trial("0012-ft", 2, 0.97, 0.999, stage="finetune", parent="0012")]
-    assert chosen_trial(lost_recall, 0.98)["trial_id"] == "0012"
+    assert chosen(lost_recall, 0.98) == "0012"
     lost_floor = [trial("0012", 1, 0.98), trial("0012-ft", 2, 0.99, reachable=False, stage="finetune", parent="0012")]
-    assert chosen_trial(lost_floor, 0.98)["trial_id"] == "0012"
+    assert chosen(lost_floor, 0.98) == "0012"
     failed = [trial("0012", 1, 0.98), trial("0012-ft", None, 0.99, stage="finetune", parent="0012", status="failed")]
-    assert chosen_trial(failed, 0.98)["trial_id"] == "0012"
+    assert chosen(failed, 0.98) == "0012"
 
 
 def test_the_best_ranked_trial_otherwise():
     trials = [trial("0003", 2, 0.9), trial("0005", 1, 0.95), trial("0001", None, 0.0, status="failed")]
-    assert chosen_trial(trials, 0.98)["trial_id"] == "0005"
-    assert chosen_trial([trial("0001", None, 0.0, status="failed")], 0.98) is None
+    assert chosen(trials, 0.98) == "0005"
+    assert chosen([trial("0001", None, 0.0, status="failed")], 0.98) is None
 
 
 def test_the_ranked_table_fits_80_columns(tmp_path):
@@ -81,9 +88,7 @@ def test_a_run_written_before_the_recall_target_reads_back_with_the_old_rule(tmp
     run.settings.write_text(json.dumps({"space": "cnn_depth", "run_name": "old", "precision_floor": 0.9,
                                         "data_dir": str(tmp_path),
                                         "image_size": 32, "seed": 0}))
-    stored = run.read_settings()
+    stored = stored_settings(run)
     assert (stored["recall_target"], stored["prevalence"], stored["finetune_epochs"]) == (1.0, None, 0)
-    from tuner.engine.hypermodels import settings_from_run
-
     settings = settings_from_run(run)
-    assert settings.rule.recall_target == 1.0 and not settings.finetunes
+    assert OperatingRule.of(settings).recall_target == 1.0 and not settings.finetunes

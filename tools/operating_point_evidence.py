@@ -22,12 +22,13 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tuner.data.dataset import load_dataset  # noqa: E402
-from tuner.evaluation.holdout import predict_probabilities  # noqa: E402
-from tuner.engine.hypermodels import load_trial_model, settings_from_run  # noqa: E402
-from tuner.engine.objective import OperatingRule, operating_point  # noqa: E402
-from tuner.core.runs import find_run  # noqa: E402
-from tuner.engine.records import read_trials_table  # noqa: E402
+from tuner.core.runs import find_run
+from tuner.core.settings import settings_from_run
+from tuner.data.dataset import load_dataset
+from tuner.engine.hypermodels import load_trial_model
+from tuner.engine.objective import OperatingRule, operating_point
+from tuner.engine.records import read_trials_table
+from tuner.evaluation.holdout import predict_probabilities
 
 TARGETS = (1.0, 0.99, 0.98, 0.97, 0.95, 0.90)
 
@@ -58,14 +59,14 @@ def main() -> None:
     dataset = load_dataset(settings.data)
     validation = dataset.side("validation")
     labels, groups = validation["label"].to_numpy(), validation["group"].to_numpy()
-    completed = [t for t in read_trials_table(run) if t["status"] == "completed"][: args.trials]
+    completed = [t for t in read_trials_table(run) if t.completed][: args.trials]
     frames = []
     for trial in completed:
         model = load_trial_model(run, settings, trial)
         probabilities = predict_probabilities(model, dataset.images, validation["row"].to_numpy())
         frame = held_out(labels, probabilities, groups, settings.precision_floor, settings.prevalence,
                          args.splits, settings.data.seed)
-        frames.append(frame.assign(trial=trial["trial_id"]))
+        frames.append(frame.assign(trial=trial.trial_id))
     results = pd.concat(frames)
     summary = results.groupby("target", sort=False).agg(
         recall_mean=("recall", "mean"), recall_p05=("recall", lambda r: r.quantile(0.05)),

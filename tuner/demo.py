@@ -12,6 +12,8 @@ import numpy as np
 from PIL import Image
 from rich.console import Console
 
+from tuner.core.errors import command
+
 SYNTHETIC_NOTE = "SYNTHETIC images (generated shapes, not X-rays): the numbers show the toolkit working, nothing more"
 
 
@@ -47,10 +49,10 @@ def make_synthetic_dataset(root: Path, seed: int = 0, patients_per_class: dict |
 
 
 def run_demo(results_dir: Path, console: Console) -> None:
+    from tuner.core.settings import DataSettings, SearchSettings
+    from tuner.engine.search import run_search
     from tuner.evaluation.holdout import run_test
     from tuner.reporting.tables import print_report, print_test_result
-    from tuner.engine.search import SearchSettings, run_search
-    from tuner.core.settings import DataSettings
 
     data_dir = results_dir / "demo-synthetic-data"
     if not (data_dir / "train").is_dir():
@@ -66,5 +68,5 @@ def run_demo(results_dir: Path, console: Console) -> None:
     print_report(run, 10, console)
     console.print()
     print_test_result(run_test(run), console)
-    console.print(f"\n[bold yellow]{SYNTHETIC_NOTE}.[/] For the real data: python cli.py search --space mobilenet_head "
-                  "--data DIR (see README).")
+    console.print(f"\n[bold yellow]{SYNTHETIC_NOTE}.[/] For the real data: "
+                  f"{command('search --space mobilenet_head --data DIR')} (see README).")

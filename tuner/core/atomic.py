@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
-
+from typing import Any
 
 # mkstemp makes 0600 files; results are ordinary files (0644 under the usual umask).
 _UMASK = os.umask(0)
@@ -43,11 +43,10 @@ def remove_leftovers(directory: Path) -> list[Path]:
 
 
 def write_text(path: Path, text: str) -> None:
-    with atomic_path(path) as temporary:
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+    with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -12,16 +12,17 @@ results/<run>/
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from tuner.core.atomic import read_json
-from tuner.core.errors import UsageError
-from tuner.core.settings import LEGACY_DEFAULTS
+from tuner.core.errors import ToolkitError, command
+from tuner.core.locks import LockHeld, file_lock
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 
@@ -29,7 +30,7 @@ RUN_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 def check_run_name(name: str) -> str:
     """Letters, digits, '-', '_' and '.' only, so that no run name can leave the results folder."""
     if not RUN_NAME.match(name) or name in (".", ".."):
-        raise UsageError(f"run name {name!r} is not allowed: use letters, digits, '-', '_' and '.' only")
+        raise ToolkitError(f"run name {name!r} is not allowed: use letters, digits, '-', '_' and '.' only")
     return name
 
 
@@ -71,11 +72,9 @@ class RunPaths:
     def finetuned_weights(self, trial_id: str) -> Path:
         return self.directory / "finetuned" / f"{trial_id}.weights.h5"
 
-    def model_weights(self, trial: dict) -> Path:
-        """Where a trial record's model weights are: Keras Tuner's checkpoint, or the fine-tuned file."""
-        if trial.get("stage") == "finetune":
-            return self.finetuned_weights(trial["trial_id"])
-        return self.trial_checkpoint(trial["trial_id"])
+    def model_weights(self, trial_id: str, stage: str = "search") -> Path:
+        """Where a trial's model weights are: Keras Tuner's checkpoint, or the fine-tuning stage's file."""
+        return self.finetuned_weights(trial_id) if stage == "finetune" else self.trial_checkpoint(trial_id)
 
     @property
     def trials_json(self) -> Path:
@@ -93,10 +92,6 @@ class RunPaths:
     def lock(self) -> Path:
         return self.directory / ".search.lock"
 
-    def read_settings(self) -> dict:
-        """The run's stored settings, with the defaults of settings added since it was written."""
-        return {**LEGACY_DEFAULTS, **read_json(self.settings)}
-
 
 def find_run(results_dir: Path, name: str | None) -> RunPaths:
     """The named run, or the one most recently worked on among those with a finished trial."""
@@ -105,16 +100,16 @@ def find_run(results_dir: Path, name: str | None) -> RunPaths:
         run = RunPaths(results_dir / name)
         if not run.settings.is_file():
             known = ", ".join(sorted(r.name for r in list_runs(results_dir))[-5:]) or "none"
-            raise UsageError(f"no run {name!r} in {results_dir} (runs: {known}): check --run and --results-dir")
+            raise ToolkitError(f"no run {name!r} in {results_dir} (runs: {known}): check --run and --results-dir")
         return run
     runs = list_runs(results_dir)
     if not runs:
-        raise UsageError(f"no runs in {results_dir}: start one with `python cli.py search --space NAME` "
-                         "(or `python cli.py demo`), or pass --results-dir")
+        raise ToolkitError(f"no runs in {results_dir}: start one with {command('search --space NAME')} "
+                         f"(or {command('demo')}), or pass --results-dir")
     with_results = [run for run in runs if _has_finished_trial(run)]
     if not with_results:
         names = ", ".join(sorted(run.name for run in runs)[-5:])
-        raise UsageError(f"no run in {results_dir} has a finished trial yet (runs: {names}): let a search finish, "
+        raise ToolkitError(f"no run in {results_dir} has a finished trial yet (runs: {names}): let a search finish, "
                          "or name a run with --run")
     # The run most recently worked on: its trials table is rewritten after every trial.
     return max(with_results, key=lambda run: run.trials_json.stat().st_mtime)
@@ -140,36 +135,19 @@ def check_results_writable(results_dir: Path) -> None:
         probe.write_text("")
         probe.unlink()
     except OSError as error:
-        raise UsageError(f"results folder {results_dir} cannot be written ({error.strerror}): "
+        raise ToolkitError(f"results folder {results_dir} cannot be written ({error.strerror}): "
                          "pass --results-dir to a writable folder") from None
 
 
-class RunLock:
-    """One search process per run (or per worker id). The kernel drops the lock when its holder
-    dies, so a lock left by a killed process is simply taken over."""
-
-    def __init__(self, run: RunPaths, path: Path) -> None:
-        self.run = run
-        self.path = path
-        self.descriptor: int | None = None
-
-    def __enter__(self):
-        self.run.directory.mkdir(parents=True, exist_ok=True)
-        self.descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self.descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(self.descriptor, 64).decode(errors="replace").strip() or "another process"
-            os.close(self.descriptor)
-            raise UsageError(f"run {self.run.name!r} is being searched by process {holder}: wait for it, "
-                             "or use another --run") from None
-        os.ftruncate(self.descriptor, 0)
-        os.write(self.descriptor, str(os.getpid()).encode())
-        return self
-
-    def __exit__(self, *exc) -> None:
-        fcntl.flock(self.descriptor, fcntl.LOCK_UN)
-        os.close(self.descriptor)
+@contextmanager
+def run_lock(run: RunPaths, path: Path) -> Iterator[None]:
+    """One search process per run (or per worker id): a second one is refused, not queued."""
+    try:
+        with file_lock(path, wait=False):
+            yield
+    except LockHeld as held:
+        raise ToolkitError(f"run {run.name!r} is being searched by process {held.holder}: wait for it, "
+                           "or use another --run") from None
 
 
 def clear_run_folder(run: RunPaths) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.class_weight import compute_class_weight
 
-from tuner.core.errors import UsageError
+from tuner.core.errors import ToolkitError
 from tuner.data.image_cache import ImageCache, load_image_cache
 from tuner.data.layout import CLASS_NAMES, find_root, list_images, patient_id
 from tuner.core.progress import stderr_console
@@ -106,7 +106,7 @@ def _require_every_class(records: pd.DataFrame, root: Path) -> None:
     for folder in ("train", "test"):
         for label, class_name in enumerate(CLASS_NAMES):
             if not ((records["folder"] == folder) & (records["label"] == label)).any():
-                raise UsageError(f"{root}/{folder}/{class_name} holds no readable image: check the data folder")
+                raise ToolkitError(f"{root}/{folder}/{class_name} holds no readable image: check the data folder")
 
 
 def data_fingerprint(dataset: Dataset) -> dict[str, str]:

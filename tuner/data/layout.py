@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from tuner.core.errors import UsageError
+from tuner.core.errors import ToolkitError
 from tuner.core.settings import GET_DATA_HINT
 
 CLASS_NAMES = ("NORMAL", "PNEUMONIA")  # index = label; PNEUMONIA is the positive class
@@ -59,12 +59,12 @@ def _child(parent: Path, name: str) -> Path | None:
 def find_root(data_dir: Path) -> Path:
     """The folder that holds train/ (and test/), looking one chest_xray/ level down."""
     if not data_dir.is_dir():
-        raise UsageError(f"data folder {data_dir} not found: {GET_DATA_HINT}")
+        raise ToolkitError(f"data folder {data_dir} not found: {GET_DATA_HINT}")
     if _child(data_dir, "train") is None:
         nested = _child(data_dir, "chest_xray")
         if nested is not None and _child(nested, "train") is not None:
             return nested
-        raise UsageError(
+        raise ToolkitError(
             f"{data_dir} has no train/ folder: expected {data_dir}/train/{{NORMAL,PNEUMONIA}} and "
             f"{data_dir}/test/{{NORMAL,PNEUMONIA}} (the Kaggle labeled-chest-xray-images layout)"
         )
@@ -74,7 +74,7 @@ def find_root(data_dir: Path) -> Path:
 def list_images(root: Path) -> list[ImageFile]:
     """Every image file under the root's split and class folders, sorted by relative path."""
     if _child(root, "test") is None:
-        raise UsageError(f"{root} has no test/ folder: expected {root}/test/{{NORMAL,PNEUMONIA}} beside train/")
+        raise ToolkitError(f"{root} has no test/ folder: expected {root}/test/{{NORMAL,PNEUMONIA}} beside train/")
     files: list[ImageFile] = []
     for folder in SPLIT_FOLDERS:
         split_dir = _child(root, folder)
@@ -85,7 +85,7 @@ def list_images(root: Path) -> list[ImageFile]:
             if class_dir is None:
                 if folder == "val":
                     continue
-                raise UsageError(
+                raise ToolkitError(
                     f"{split_dir} has no {class_name}/ folder: expected {split_dir}/NORMAL and {split_dir}/PNEUMONIA"
                 )
             found = [
@@ -94,6 +94,6 @@ def list_images(root: Path) -> list[ImageFile]:
                 if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
             ]
             if not found and folder != "val":
-                raise UsageError(f"{class_dir} holds no image (.jpeg, .jpg, .png): check the data folder")
+                raise ToolkitError(f"{class_dir} holds no image (.jpeg, .jpg, .png): check the data folder")
             files.extend(found)
     return sorted(files, key=lambda image: image.relpath)

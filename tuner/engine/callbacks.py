@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
 
-from tuner.engine.objective import OperatingRule, validation_metrics
-from tuner.engine.interrupt import raise_if_requested
 from tuner.core.progress import stderr_console
+from tuner.engine.interrupt import raise_if_requested
+from tuner.engine.objective import OperatingRule, validation_metrics
 from tuner.engine.records import EPOCH_METRICS
 
 
@@ -56,34 +55,6 @@ class ValidationMetrics(_SharedAcrossCopies, keras.callbacks.Callback):
             **{name: metrics[name] for name in EPOCH_METRICS},
             "val_loss": metrics["loss"],
         })
-
-
-def best_epoch_in_memory():
-    """Keras Tuner's best-epoch checkpoint, kept in memory and written once, when training ends.
-
-    Keras Tuner writes the weights (with the optimizer's two moments) at every improving epoch:
-    about 384 MB each time for a Flatten-512 head, a tenth of a small search's time. Here the best
-    epoch's weights are copied in memory and written once, atomically, to the same file.
-    """
-    from keras_tuner.src.engine import tuner_utils
-
-    from tuner.core.atomic import atomic_path
-
-    class BestEpochInMemory(tuner_utils.SaveBestEpoch):
-        best_weights: list | None = None
-
-        def _save_model(self):
-            self.best_weights = self.model.get_weights()  # NumPy copies
-
-        def on_train_end(self, logs=None):
-            if self.best_weights is None:  # no epoch scored (e.g. a NaN loss at once)
-                return
-            self.model.set_weights(self.best_weights)  # the trial ends on its best epoch
-            self.best_weights = None
-            with atomic_path(Path(self.filepath)) as temporary:
-                self.model.save_weights(temporary)
-
-    return BestEpochInMemory
 
 
 class DisplayCallback(_SharedAcrossCopies, keras.callbacks.Callback):

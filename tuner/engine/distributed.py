@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tuner.core.errors import UsageError
+from tuner.core.errors import ToolkitError
 from tuner.core.runs import RunPaths, check_run_name
 
 CLI = Path(__file__).resolve().parents[2] / "cli.py"
@@ -37,16 +37,16 @@ class Distribution:
     worker_id: str = "chief"
 
     @classmethod
-    def parse(cls, role: str, oracle: str | None, worker_id: str | None) -> "Distribution":
+    def parse(cls, role: str, oracle: str | None, worker_id: str | None) -> Distribution:
         if not oracle:
-            raise UsageError(f"--role {role} needs --oracle HOST:PORT (the chief's address)")
+            raise ToolkitError(f"--role {role} needs --oracle HOST:PORT (the chief's address)")
         host, _, port = oracle.rpartition(":")
         if not port.isdigit() or not 0 < int(port) < 65536:
-            raise UsageError(f"--oracle {oracle!r} is not HOST:PORT: use e.g. 127.0.0.1:8000")
+            raise ToolkitError(f"--oracle {oracle!r} is not HOST:PORT: use e.g. 127.0.0.1:8000")
         if role == "worker":
             worker_id = check_run_name(worker_id or f"worker-{socket.gethostname()}-{os.getpid()}")
             if "chief" in worker_id:
-                raise UsageError(f"--worker-id {worker_id!r} must not contain 'chief' (Keras Tuner reserves it)")
+                raise ToolkitError(f"--worker-id {worker_id!r} must not contain 'chief' (Keras Tuner reserves it)")
         return cls(role, host or "127.0.0.1", int(port), "chief" if role == "chief" else worker_id)
 
     def apply(self) -> None:
@@ -80,7 +80,8 @@ def _gpu_count() -> int:
 
 def run_local_workers(argv: list[str], run: RunPaths, n_workers: int, show_progress: bool) -> int:
     """Start a chief and `n_workers` workers here; wait for the search; return the chief's exit code."""
-    from tuner.reporting.live import WorkersDisplay
+    from tuner.core.live import WorkersDisplay
+    from tuner.engine.records import read_trial_records
 
     port = _free_port()
     oracle = f"127.0.0.1:{port}"
@@ -102,14 +103,15 @@ def run_local_workers(argv: list[str], run: RunPaths, n_workers: int, show_progr
     workers = {f"worker{i}": start("worker", f"worker{i}", i) for i in range(n_workers)}
     restarts = {worker_id: 0 for worker_id in workers}
     try:
-        with WorkersDisplay(run, workers, restarts, enabled=show_progress) as display:
+        with WorkersDisplay(run, workers, restarts, lambda: [r.to_dict() for r in read_trial_records(run)],
+                            enabled=show_progress) as display:
             while chief.poll() is None:
                 for index, (worker_id, process) in enumerate(workers.items()):
                     code = process.poll()
                     if code is None or code == 0:
                         continue
                     if restarts[worker_id] >= MAX_RESTARTS_PER_WORKER:
-                        raise UsageError(f"worker {worker_id} failed {restarts[worker_id] + 1} times: see "
+                        raise ToolkitError(f"worker {worker_id} failed {restarts[worker_id] + 1} times: see "
                                          f"{logs / (worker_id + '.log')}; run the same command to resume")
                     # Its unfinished trial is still assigned to its id: the new process trains it again.
                     restarts[worker_id] += 1

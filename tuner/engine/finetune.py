@@ -5,51 +5,59 @@ chest X-rays, and cached features cannot be augmented. This stage takes the best
 on a MobileNetV2 whose top blocks train too (`MobileNetHead.finetune_model`), and trains both on
 augmented images at a low learning rate for a few epochs, scoring every epoch on validation with the
 search's own objective. The result is one more trial record, `<parent>-ft`, ranked with the others;
-it is the run's chosen model when it keeps the user's contract on validation (`trials.chosen_trial`).
+it is the run's chosen model when it keeps the user's contract on validation (`records.best_trial`).
 """
 
 from __future__ import annotations
 
 import time
 
-from tuner.core.atomic import atomic_path, read_json, write_json
-from tuner.data.dataset import Dataset
+from tuner.core.atomic import atomic_path, read_json
 from tuner.core.progress import progress_bar
 from tuner.core.runs import RunPaths
-from tuner.engine.records import best_epoch_summary, read_trials_table, write_trials_table
+from tuner.core.settings import SearchSettings
+from tuner.data.dataset import Dataset
+from tuner.engine.objective import OperatingRule
+from tuner.engine.records import (
+    TrialRecord,
+    completed_record,
+    failed_record,
+    read_trials_table,
+    write_record,
+    write_trials_table,
+)
 
 FINETUNE_BATCH = 32  # the whole backbone runs forward on every image: smaller batches, same speed
 FINETUNE_SUFFIX = "-ft"
 
 
-def parent_for_finetuning(run: RunPaths) -> dict | None:
+def parent_for_finetuning(run: RunPaths) -> TrialRecord | None:
     """The best search trial that reached the precision floor, or None."""
-    ranked = [trial for trial in read_trials_table(run)
-              if trial["status"] == "completed" and trial.get("stage", "search") == "search"]
-    ranked.sort(key=lambda trial: trial["rank"])
-    return ranked[0] if ranked and ranked[0]["reachable"] else None
+    ranked = sorted((trial for trial in read_trials_table(run) if trial.completed and trial.stage == "search"),
+                    key=lambda trial: trial.rank)
+    return ranked[0] if ranked and ranked[0].reachable else None
 
 
-def finetune_best(settings, dataset: Dataset, run: RunPaths) -> dict | None:
+def finetune_best(settings: SearchSettings, dataset: Dataset, run: RunPaths) -> TrialRecord | None:
     """Fine-tune the best trial, once per run; returns its record (None when no trial qualifies)."""
     parent = parent_for_finetuning(run)
     if parent is None:
         return None
-    trial_id = parent["trial_id"] + FINETUNE_SUFFIX
+    trial_id = parent.trial_id + FINETUNE_SUFFIX
     if run.trial_record(trial_id).is_file():  # done before this resume
-        return read_json(run.trial_record(trial_id))
+        return TrialRecord.from_dict(read_json(run.trial_record(trial_id)))
 
     import keras
 
-    from tuner.engine.callbacks import EpochReport, KeepBestEpoch, StopOnInterrupt, ValidationMetrics
-    from tuner.engine.hypermodels import load_trial_model, trial_hyperparameters
-    from tuner.engine.search import VALIDATION_BATCH, make_space, trial_seed
     from tuner.data.sequences import make_sequence
+    from tuner.engine.callbacks import EpochReport, KeepBestEpoch, StopOnInterrupt, ValidationMetrics
+    from tuner.engine.hypermodels import load_trial_model, make_space, trial_hyperparameters
+    from tuner.engine.tuner import VALIDATION_BATCH, trial_seed
 
     seed = trial_seed(settings.data.seed, trial_id)
     keras.utils.set_random_seed(seed)
     space = make_space(settings)
-    model = space.finetune_model(trial_hyperparameters(space, parent["hyperparameters"]))
+    model = space.finetune_model(trial_hyperparameters(space, parent.hyperparameters))
     space.copy_head_weights(load_trial_model(run, settings, parent, on_images=False), model)
 
     train, validation = dataset.side("train"), dataset.side("validation")
@@ -57,10 +65,10 @@ def finetune_best(settings, dataset: Dataset, run: RunPaths) -> dict | None:
                                   batch_size=FINETUNE_BATCH, shuffle=True, seed=seed,
                                   class_weights=dataset.class_weights())
     validation_batches = make_sequence(dataset.images, validation["row"].to_numpy(), batch_size=VALIDATION_BATCH)
-    metrics = ValidationMetrics(validation_batches, validation["label"].to_numpy(), settings.rule)
+    metrics = ValidationMetrics(validation_batches, validation["label"].to_numpy(), OperatingRule.of(settings))
     keep_best = KeepBestEpoch()
     started = time.monotonic()
-    with progress_bar(f"fine-tuning trial {parent['trial_id']}", total=settings.finetune_epochs * len(train_batches),
+    with progress_bar(f"fine-tuning trial {parent.trial_id}", total=settings.finetune_epochs * len(train_batches),
                       unit="batches", enabled=settings.show_progress) as advance:
         try:
             model.fit(train_batches, epochs=settings.finetune_epochs, verbose=0,
@@ -70,24 +78,21 @@ def finetune_best(settings, dataset: Dataset, run: RunPaths) -> dict | None:
         except FloatingPointError as error:  # diverged: recorded, and the parent stays the chosen model
             failure = str(error)
     record = finetune_record(parent, trial_id, metrics.history, settings, time.monotonic() - started, failure)
-    if record["status"] == "completed":
+    if record.completed:
         with atomic_path(run.finetuned_weights(trial_id)) as temporary:
             model.save_weights(temporary)
-    write_json(run.trial_record(trial_id), record)  # last: a record means its weights are on disk
+    write_record(run, record)  # last: a record means its weights are on disk
     write_trials_table(run)
     return record
 
 
-def finetune_record(parent: dict, trial_id: str, history: list[dict], settings, seconds: float,
-                    failure: str | None = None) -> dict:
+def finetune_record(parent: TrialRecord, trial_id: str, history: list[dict], settings: SearchSettings,
+                    seconds: float, failure: str | None = None) -> TrialRecord:
     """A trial record of the fine-tuning stage, in the search's schema, from its per-epoch history."""
-    record = {
-        "trial_id": trial_id, "status": "completed" if history and not failure else "failed", "stage": "finetune",
-        "parent_trial": parent["trial_id"], "bracket": None, "round": None, "initial_epoch": 0,
-        "target_epochs": settings.finetune_epochs, "cached_features": False, "seconds": round(seconds, 2),
-        "epochs": len(history), "hyperparameters": parent["hyperparameters"], "history": history,
-        "worker": None,  # the search's own process, after the search
-    }
+    details = dict(trial_id=trial_id, stage="finetune", parent_trial=parent.trial_id,
+                   target_epochs=settings.finetune_epochs, cached_features=False, seconds=round(seconds, 2),
+                   hyperparameters=parent.hyperparameters,
+                   worker=None)  # the search's own process, after the search
     if failure or not history:
-        return {**record, "score": None, "message": failure or "fine-tuning diverged before its first epoch ended"}
-    return {**record, **best_epoch_summary(history)}
+        return failed_record(failure or "fine-tuning diverged before its first epoch ended", history, **details)
+    return completed_record(history, **details)

@@ -1,7 +1,7 @@
-"""A trial's model as one ordinary Keras model on images, rebuilt from its run folder.
+"""The search spaces as Keras Tuner hypermodels, and a trial's model rebuilt from its run folder.
 
 Models are rebuilt from the trial's hyperparameters and loaded with weights only (Keras Tuner's
-best-epoch checkpoint): no code from a results folder is ever run.
+best-epoch checkpoint, or the fine-tuning stage's file): no code from a results folder is ever run.
 """
 
 from __future__ import annotations
@@ -9,18 +9,32 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from tuner.core.errors import UsageError
+from search_spaces import get_space_class
+from tuner.core.errors import ToolkitError, command
 from tuner.core.runs import RunPaths
+from tuner.core.settings import SearchSettings
+from tuner.engine.records import TrialRecord
 
 
-def settings_from_run(run: RunPaths, data_dir: Path | None = None):
-    """The run's SearchSettings (its data folder replaced by `data_dir` when given)."""
-    from dataclasses import replace
+def make_space(settings: SearchSettings):
+    """The hypermodel of the run's space, at its image size (and backbone weights)."""
+    space_class = get_space_class(settings.space)
+    if settings.space == "mobilenet_head":
+        return space_class(settings.data.image_size, settings.weights, use_feature_cache=settings.feature_cache)
+    return space_class(settings.data.image_size)
 
-    from tuner.engine.search import SearchSettings
 
-    settings = SearchSettings.from_dict(run.read_settings(), results_dir=run.directory.parent, data_dir=data_dir)
-    return replace(settings, run_name=run.name)  # the folder's name, should it have been renamed
+def weights_sha256(settings: SearchSettings) -> str | None:
+    """The hash of the backbone's weights file (downloading ImageNet's when needed), or None."""
+    if settings.space != "mobilenet_head" or settings.weights is None:
+        return None
+    from search_spaces.mobilenet_head import imagenet_weights_path
+    from tuner.data.features import file_sha256
+
+    path = settings.weights
+    if path == "imagenet":
+        path = imagenet_weights_path(settings.data.image_size)
+    return file_sha256(Path(path))
 
 
 def trial_hyperparameters(space, values: dict):
@@ -33,22 +47,20 @@ def trial_hyperparameters(space, values: dict):
     return hp
 
 
-def load_trial_model(run: RunPaths, settings, trial: dict, on_images: bool = True):
-    """A trial record's best-epoch model: on images (backbone and head joined for mobilenet_head), or,
-    with `on_images=False`, as the trial trained it (a head alone on cached features)."""
-    from tuner.engine.search import make_space
-
-    checkpoint = run.model_weights(trial)
+def load_trial_model(run: RunPaths, settings: SearchSettings, trial: TrialRecord, on_images: bool = True):
+    """A trial's best-epoch model: on images (backbone and head joined for mobilenet_head), or, with
+    `on_images=False`, as the trial trained it (a head alone on cached features)."""
+    checkpoint = run.model_weights(trial.trial_id, trial.stage)
     if not checkpoint.is_file():
-        raise UsageError(f"trial {trial['trial_id']} of run {run.name!r} has no saved model ({checkpoint} is "
-                         "missing): choose a finished trial with --trial (see `python cli.py report`)")
+        raise ToolkitError(f"trial {trial.trial_id} of run {run.name!r} has no saved model ({checkpoint} is "
+                           f"missing): choose a finished trial with --trial (see {command('report')})")
     space = make_space(settings)
-    hp = trial_hyperparameters(space, trial["hyperparameters"])
-    model = space.finetune_model(hp) if trial.get("stage") == "finetune" else space.build(hp)
+    hp = trial_hyperparameters(space, trial.hyperparameters)
+    model = space.finetune_model(hp) if trial.stage == "finetune" else space.build(hp)
     with warnings.catch_warnings():
         # The checkpoint holds the optimizer's state too; a model for prediction needs none.
         warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
         model.load_weights(checkpoint)
-    if on_images and settings.uses_feature_cache and trial.get("stage") != "finetune":
+    if on_images and settings.uses_feature_cache and trial.stage != "finetune":
         model = space.full_model(model)
     return model

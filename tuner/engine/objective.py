@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import ArrayLike
 import pandas as pd
+from numpy.typing import ArrayLike
 from sklearn.metrics import average_precision_score, roc_auc_score
+
+from tuner.core.settings import DEFAULT_RECALL_TARGET
 
 # Resolution steps of the scalar score (see `objective_score`): precision is added at
 # 2**-16 so it stays under one recall step; PR-AUC at a further 2**-26 so it stays under
@@ -26,11 +28,6 @@ MAX_EXACT_POSITIVES = 2**16 - 1
 LOSS_EPSILON = 1e-7
 
 
-# The default sensitivity target: the operating point is the highest threshold that still finds this
-# share of the validation pneumonia images, not the one under the single lowest-scored image. 0.98 is the
-# lowest target whose threshold, chosen on one half of the validation patients, kept recall >= 0.95 on
-# the other half in 95 % of 200 halvings (tools/operating_point_evidence.py; docs/results.md).
-DEFAULT_RECALL_TARGET = 0.98
 
 
 @dataclass(frozen=True)
@@ -49,6 +46,11 @@ class OperatingRule:
     precision_floor: float = 0.90
     recall_target: float = DEFAULT_RECALL_TARGET
     prevalence: float | None = None
+
+    @classmethod
+    def of(cls, settings) -> OperatingRule:
+        """The rule a run's SearchSettings choose every threshold by."""
+        return cls(settings.precision_floor, settings.recall_target, settings.prevalence)
 
     def __post_init__(self) -> None:
         _check_floor(self.precision_floor)

@@ -1,28 +1,100 @@
-"""The trials table: one row per trial, built from the per-trial records of a run.
+"""Trial records: the one schema of a trial (search or fine-tuning), its operating point, the ranked
+trials table built from them, and `best_trial`, the model a run hands over.
 
 Reads only JSON (no Keras), so `report` starts instantly.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field, fields
+
 import pandas as pd
 
 from tuner.core.atomic import atomic_path, read_json, write_json
-from tuner.engine.objective import rank_trials
 from tuner.core.runs import RunPaths
+from tuner.engine.objective import OperatingPoint, rank_trials
 
 # What every epoch of a trial records from the objective (tuner/engine/objective.py: validation_metrics).
 EPOCH_METRICS = ("score", "reachable", "recall", "precision", "specificity", "prevalence", "threshold", "roc_auc",
                  "pr_auc", "accuracy")
+_POINT_FIELDS = tuple(f.name for f in fields(OperatingPoint))
 
 
-def best_epoch_summary(history: list[dict]) -> dict:
-    """A trial record's metrics: those of its first best-scoring epoch (as Keras Tuner keeps it)."""
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial as trials/<id>.json stores it. Its files stay flat JSON (the operating point's fields
+    beside the others), so runs written by earlier versions read back unchanged."""
+
+    trial_id: str
+    status: str  # "completed" or "failed"
+    hyperparameters: dict
+    stage: str = "search"  # or "finetune": `<parent>-ft`, trained after the search
+    parent_trial: str | None = None  # Hyperband's promoted-from trial, or the fine-tuned one
+    bracket: int | None = None
+    round: int | None = None
+    initial_epoch: int = 0
+    target_epochs: int | None = None
+    cached_features: bool = False
+    seconds: float | None = None
+    epochs: int = 0
+    worker: str | None = None
+    history: list = field(default_factory=list, repr=False)
+    # A completed trial's best epoch (as Keras Tuner keeps it); None for a failed one.
+    score: float | None = None
+    operating_point: OperatingPoint | None = None
+    roc_auc: float | None = None
+    pr_auc: float | None = None
+    accuracy: float | None = None
+    val_loss: float | None = None
+    best_epoch: int | None = None
+    message: str | None = None  # why a failed trial failed
+    rank: int | None = None  # in the trials table only
+
+    @property
+    def completed(self) -> bool:
+        return self.status == "completed"
+
+    @property
+    def reachable(self) -> bool:
+        """The precision floor was met at its best epoch."""
+        return self.operating_point is not None and self.operating_point.reachable
+
+    @classmethod
+    def from_dict(cls, stored: dict) -> TrialRecord:
+        own = {f.name for f in fields(cls)} - {"operating_point"}
+        point = None
+        if stored.get("threshold") is not None:
+            point = OperatingPoint(**{name: stored.get(name) for name in _POINT_FIELDS})
+        return cls(operating_point=point, **{name: stored[name] for name in own if name in stored})
+
+    def to_dict(self, history: bool = True) -> dict:
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "operating_point"}
+        if not history:
+            del values["history"]
+        point = asdict(self.operating_point) if self.operating_point else dict.fromkeys(_POINT_FIELDS)
+        return {**values, **point}
+
+
+def completed_record(history: list[dict], **details) -> TrialRecord:
+    """A finished trial's record: the metrics of its first best-scoring epoch (as Keras Tuner keeps it)."""
     best = max(history, key=lambda epoch: epoch["score"])
-    return {**{key: best[key] for key in (*EPOCH_METRICS, "val_loss")}, "best_epoch": best["epoch"]}
+    point = OperatingPoint(**{name: best[name] for name in _POINT_FIELDS})
+    return TrialRecord(status="completed", history=history, epochs=len(history), score=best["score"],
+                       operating_point=point, roc_auc=best["roc_auc"], pr_auc=best["pr_auc"],
+                       accuracy=best["accuracy"], val_loss=best["val_loss"], best_epoch=best["epoch"], **details)
 
 
-def chosen_trial(trials: list[dict], recall_target: float) -> dict | None:
+def failed_record(message: str, history: list[dict] = (), **details) -> TrialRecord:
+    return TrialRecord(status="failed", history=list(history), epochs=len(history), message=message, **details)
+
+
+def write_record(run: RunPaths, record: TrialRecord) -> None:
+    stored = record.to_dict()
+    del stored["rank"]  # a place in the trials table, not a property of the trial
+    write_json(run.trial_record(record.trial_id), stored)
+
+
+def best_trial(trials: list[TrialRecord], recall_target: float) -> TrialRecord | None:
     """The model a run hands over, from its ranked trials table (None when no trial finished).
 
     The best-ranked trial, except that its fine-tuned version (`<id>-ft`) takes its place whenever it
@@ -31,42 +103,41 @@ def chosen_trial(trials: list[dict], recall_target: float) -> dict | None:
     folder and cannot show the shift that fine-tuning on augmented images is for; the specificity
     tie-break that ranks search trials is not asked of it.
     """
-    completed = sorted((trial for trial in trials if trial["status"] == "completed"), key=lambda trial: trial["rank"])
+    completed = sorted((trial for trial in trials if trial.completed), key=lambda trial: trial.rank)
     if not completed:
         return None
     best = completed[0]
     for trial in completed:
-        if trial.get("stage") == "finetune" and trial.get("parent_trial") == best["trial_id"] and trial["reachable"]:
-            if min(trial["recall"], recall_target) >= min(best["recall"], recall_target) - 1e-9:
+        if trial.stage == "finetune" and trial.parent_trial == best.trial_id and trial.reachable:
+            if min(trial.operating_point.recall, recall_target) >= min(best.operating_point.recall, recall_target) - 1e-9:
                 return trial
     return best
 
 
-def read_trial_records(run: RunPaths) -> list[dict]:
+def read_trial_records(run: RunPaths) -> list[TrialRecord]:
     if not run.trial_records.is_dir():
         return []
-    return [read_json(path) for path in sorted(run.trial_records.glob("*.json"))]
+    return [TrialRecord.from_dict(read_json(path)) for path in sorted(run.trial_records.glob("*.json"))]
 
 
-def trials_frame(records: list[dict]) -> pd.DataFrame:
+def trials_frame(records: list[TrialRecord]) -> pd.DataFrame:
     """Ranked trials, with one `hp:<name>` column per hyperparameter."""
     rows = []
     for record in records:
-        row = {key: value for key, value in record.items() if key not in ("hyperparameters", "history")}
-        row.update({f"hp:{name}": value for name, value in record.get("hyperparameters", {}).items()})
+        row = {key: value for key, value in record.to_dict(history=False).items() if key != "hyperparameters"}
+        row.update({f"hp:{name}": value for name, value in record.hyperparameters.items()})
         rows.append(row)
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
-    return rank_trials(frame)
+    return rank_trials(frame.drop(columns="rank"))
 
 
 def write_trials_table(run: RunPaths) -> pd.DataFrame:
     """Rewrite trials.json and trials.csv (atomically) from the per-trial records."""
-    records = {record["trial_id"]: record for record in read_trial_records(run)}
+    records = {record.trial_id: record for record in read_trial_records(run)}
     frame = trials_frame(list(records.values()))
-    table = [{"rank": None if pd.isna(rank) else int(rank),
-              **{k: v for k, v in records[trial_id].items() if k != "history"}}
+    table = [{**records[trial_id].to_dict(history=False), "rank": None if pd.isna(rank) else int(rank)}
              for trial_id, rank in zip(frame.get("trial_id", []), frame.get("rank", []))]
     write_json(run.trials_json, table)
     with atomic_path(run.trials_csv) as temporary:
@@ -74,7 +145,8 @@ def write_trials_table(run: RunPaths) -> pd.DataFrame:
     return frame
 
 
-def read_trials_table(run: RunPaths) -> list[dict]:
+def read_trials_table(run: RunPaths) -> list[TrialRecord]:
+    """The ranked trials, best first, then the failed ones."""
     if not run.trials_json.is_file():
         return []
-    return read_json(run.trials_json)
+    return [TrialRecord.from_dict(row) for row in read_json(run.trials_json)]

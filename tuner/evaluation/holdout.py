@@ -10,47 +10,41 @@ import numpy as np
 import pandas as pd
 
 from tuner.core.atomic import atomic_path, read_json, write_json
-from tuner.data.dataset import data_fingerprint, load_dataset
-from tuner.core.errors import UsageError
-from tuner.evaluation.statistics import REFERENCE_RESULTS, always_positive_baseline, test_set_metrics
-from tuner.engine.objective import OperatingPoint, OperatingRule, operating_point, precision_at_prevalence
+from tuner.core.errors import ToolkitError, command
 from tuner.core.runs import RunPaths
-from tuner.core.settings import resolve_data_dir
-from tuner.engine.records import chosen_trial, read_trials_table
+from tuner.core.settings import resolve_data_dir, settings_from_run, stored_settings
+from tuner.data.dataset import data_fingerprint, load_dataset
+from tuner.engine.objective import OperatingPoint, OperatingRule, operating_point, precision_at_prevalence
+from tuner.engine.records import TrialRecord, best_trial, read_trials_table
+from tuner.evaluation.statistics import REFERENCE_RESULTS, always_positive_baseline, test_set_metrics
 
 PREDICT_BATCH = 64
 # How far a threshold recomputed at test time may lie from the recorded one (float32 noise only).
 THRESHOLD_RTOL, THRESHOLD_ATOL = 1e-3, 1e-6
 
 
-def choose_trial(run: RunPaths, trial_id: str | None) -> dict:
-    """The trial to evaluate: `trial_id`, else the best one; refuses when none reached the floor."""
+def choose_trial(run: RunPaths, trial_id: str | None) -> TrialRecord:
+    """The trial that `test` and `predict` use: `trial_id`, else the run's best trial; refuses when none
+    finished or the best did not reach the precision floor."""
     trials = read_trials_table(run)
-    completed = [trial for trial in trials if trial["status"] == "completed"]
+    completed = [trial for trial in trials if trial.completed]
     if not completed:
-        raise UsageError(f"run {run.name!r} has no finished trial yet: let its search finish "
-                         f"(`python cli.py search --run {run.name} ...` resumes it)")
+        raise ToolkitError(f"run {run.name!r} has no finished trial yet: let its search finish "
+                           f"({command(f'search --run {run.name} ...')} resumes it)")
     if trial_id is not None:
         for trial in completed:
-            if trial["trial_id"] == trial_id:
+            if trial.trial_id == trial_id:
                 return trial
-        known = ", ".join(trial["trial_id"] for trial in completed[:10])
-        raise UsageError(f"run {run.name!r} has no finished trial {trial_id!r} (finished: {known})")
-    settings = run.read_settings()
-    best = chosen_trial(trials, settings["recall_target"])
-    if not best["reachable"]:
-        floor = settings["precision_floor"]
-        raise UsageError(f"no trial of run {run.name!r} reached the precision floor {floor:.2f} (best: precision "
-                         f"{best['precision']:.3f}, recall {best['recall']:.3f}): pick one with --trial ID")
+        known = ", ".join(trial.trial_id for trial in completed[:10])
+        raise ToolkitError(f"run {run.name!r} has no finished trial {trial_id!r} (finished: {known})")
+    settings = stored_settings(run)
+    best = best_trial(trials, settings["recall_target"])
+    if not best.reachable:
+        point = best.operating_point
+        raise ToolkitError(f"no trial of run {run.name!r} reached the precision floor {settings['precision_floor']:.2f} "
+                           f"(best: precision {point.precision:.3f}, recall {point.recall:.3f}): pick one with "
+                           "--trial ID")
     return best
-
-
-def recorded_operating_point(trial: dict) -> OperatingPoint:
-    """The operating point the search recorded for a trial's best epoch: what test and predict use.
-    Runs recorded before specificity and prevalence were kept give None for them."""
-    return OperatingPoint(threshold=float(trial["threshold"]), recall=float(trial["recall"]),
-                          precision=float(trial["precision"]), specificity=trial.get("specificity"),
-                          prevalence=trial.get("prevalence"), reachable=bool(trial["reachable"]))
 
 
 def check_operating_point(recorded: OperatingPoint, labels: np.ndarray, probabilities: np.ndarray,
@@ -60,7 +54,7 @@ def check_operating_point(recorded: OperatingPoint, labels: np.ndarray, probabil
     now = operating_point(labels, probabilities, rule)
     # Predictions on other batch sizes differ in the last bits (float32); a threshold is a prediction.
     if not np.isclose(now.threshold, recorded.threshold, rtol=THRESHOLD_RTOL, atol=THRESHOLD_ATOL):
-        raise UsageError(f"{what} recorded threshold {recorded.threshold:.6g} on validation, but its model now gives "
+        raise ToolkitError(f"{what} recorded threshold {recorded.threshold:.6g} on validation, but its model now gives "
                          f"{now.threshold:.6g} there (recall {now.recall:.3f}, precision {now.precision:.3f}): the "
                          "model, the data or the toolkit changed since the search; search again, or test another "
                          "trial with --trial ID")
@@ -75,27 +69,27 @@ def predict_probabilities(model, images: np.ndarray, rows: np.ndarray) -> np.nda
 
 def run_test(run: RunPaths, trial_id: str | None = None, data_dir: str | None = None) -> dict:
     """Evaluate the chosen trial once on the test folder; writes metrics and predictions in the run."""
-    from tuner.engine.hypermodels import load_trial_model, settings_from_run
+    from tuner.engine.hypermodels import load_trial_model
 
     trial = choose_trial(run, trial_id)
-    stored = run.read_settings()
+    stored = stored_settings(run)
     if data_dir is None and not Path(stored["data_dir"]).is_dir():
-        raise UsageError(f"the run's data folder {stored['data_dir']} is gone: pass --data DIR to where it is now")
+        raise ToolkitError(f"the run's data folder {stored['data_dir']} is gone: pass --data DIR to where it is now")
     settings = settings_from_run(run, resolve_data_dir(data_dir) if data_dir else None)
     dataset = load_dataset(settings.data)
     manifest = read_json(run.manifest) if run.manifest.is_file() else {}
     expected = manifest.get("data_fingerprint")
     if expected and expected != data_fingerprint(dataset):
         changed = [side for side, digest in data_fingerprint(dataset).items() if expected.get(side) != digest]
-        raise UsageError(f"the data in {settings.data.data_dir} (or its split) is not what run {run.name!r} was "
+        raise ToolkitError(f"the data in {settings.data.data_dir} (or its split) is not what run {run.name!r} was "
                          f"searched on (changed: {', '.join(changed)}): pass --data DIR to the original data")
 
     model = load_trial_model(run, settings, trial)
     validation, test = dataset.side("validation"), dataset.side("test")
     validation_probabilities = predict_probabilities(model, dataset.images, validation["row"].to_numpy())
-    chosen = recorded_operating_point(trial)
-    check_operating_point(chosen, validation["label"].to_numpy(), validation_probabilities, settings.rule,
-                          f"trial {trial['trial_id']} of run {run.name!r}")
+    chosen = trial.operating_point
+    check_operating_point(chosen, validation["label"].to_numpy(), validation_probabilities, OperatingRule.of(settings),
+                          f"trial {trial.trial_id} of run {run.name!r}")
     test_probabilities = predict_probabilities(model, dataset.images, test["row"].to_numpy())
     test_labels = test["label"].to_numpy()
     metrics = test_set_metrics(test_labels, test_probabilities, chosen.threshold,
@@ -106,9 +100,9 @@ def run_test(run: RunPaths, trial_id: str | None = None, data_dir: str | None = 
             metrics["metrics"]["recall"]["value"], metrics["metrics"]["specificity"]["value"], settings.prevalence)}
     evaluations_path = run.test_dir / "evaluations.json"
     evaluations = read_json(evaluations_path) if evaluations_path.is_file() else []
-    evaluations.append({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "trial_id": trial["trial_id"]})
+    evaluations.append({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "trial_id": trial.trial_id})
     result = {
-        "run": run.name, "trial_id": trial["trial_id"], "space": settings.space,
+        "run": run.name, "trial_id": trial.trial_id, "space": settings.space,
         "precision_floor": settings.precision_floor, "recall_target": settings.recall_target,
         "validation_operating_point": asdict(chosen),
         **metrics,

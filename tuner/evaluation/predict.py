@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tuner.core.errors import UsageError
-from tuner.evaluation.holdout import choose_trial
+from tuner.core.errors import ToolkitError
+from tuner.core.runs import RunPaths
 from tuner.data.image_cache import decode
 from tuner.data.layout import CLASS_NAMES, IMAGE_SUFFIXES
-from tuner.core.runs import RunPaths
+from tuner.evaluation.holdout import choose_trial
 
 PREDICT_BATCH = 64
 
@@ -25,15 +25,16 @@ def collect_images(paths: list[str]) -> list[Path]:
         elif path.is_file():
             files.append(path)
         else:
-            raise UsageError(f"{name} not found: pass image files or folders of images")
+            raise ToolkitError(f"{name} not found: pass image files or folders of images")
     if not files:
-        raise UsageError(f"no image files (.jpeg, .jpg, .png) in {', '.join(paths)}")
+        raise ToolkitError(f"no image files (.jpeg, .jpg, .png) in {', '.join(paths)}")
     return files
 
 
 def predict_files(run: RunPaths, paths: list[str], trial_id: str | None = None) -> tuple[list[dict], list[dict]]:
     """(predictions, skipped): one row per readable image, one per file that is not a readable image."""
-    from tuner.engine.hypermodels import load_trial_model, settings_from_run
+    from tuner.core.settings import settings_from_run
+    from tuner.engine.hypermodels import load_trial_model
 
     files = collect_images(paths)  # the paths first: a typo is named before anything else
     trial = choose_trial(run, trial_id)
@@ -46,12 +47,12 @@ def predict_files(run: RunPaths, paths: list[str], trial_id: str | None = None) 
         except Exception as error:  # noqa: BLE001 - whatever Pillow raises, it is not an image we can read
             skipped.append({"file": str(file), "reason": f"not a readable image ({type(error).__name__})"})
     if not images:
-        raise UsageError(f"none of the {len(skipped)} file(s) is a readable image (.jpeg, .jpg or .png expected)")
+        raise ToolkitError(f"none of the {len(skipped)} file(s) is a readable image (.jpeg, .jpg or .png expected)")
     model = load_trial_model(run, settings, trial)
     batch = np.stack(images).astype(np.float32)
     probabilities = np.asarray(model.predict(batch, batch_size=PREDICT_BATCH, verbose=0), dtype=np.float64).ravel()
-    threshold = float(trial["threshold"])  # the operating point the search recorded, as in `test`
+    threshold = trial.operating_point.threshold  # the operating point the search recorded, as in `test`
     rows = [{"file": str(file), "probability": float(p), "threshold": threshold,
-             "label": CLASS_NAMES[int(p >= threshold)], "trial": trial["trial_id"]}
+             "label": CLASS_NAMES[int(p >= threshold)], "trial": trial.trial_id}
             for file, p in zip(readable, probabilities)]
     return rows, skipped

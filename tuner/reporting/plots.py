@@ -11,13 +11,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from tuner.core.atomic import atomic_path, read_json  # noqa: E402
-from tuner.core.runs import RunPaths  # noqa: E402
-from tuner.engine.records import read_trial_records  # noqa: E402
+from tuner.core.atomic import atomic_path, read_json
+from tuner.core.runs import RunPaths
+from tuner.core.settings import stored_settings
+from tuner.engine.records import TrialRecord, read_trial_records, read_trials_table
 
 DPI = 120
 TOP_TRIALS = 5
@@ -35,13 +36,13 @@ def _subtitle(run: RunPaths, floor: float) -> str:
     return f"run {run.name} · precision floor {floor:.2f}"
 
 
-def _at_floor(record: dict, metric: str = "recall") -> float:
+def _at_floor(record: TrialRecord, metric: str = "recall") -> float:
     """A trial's recall (or specificity) at its chosen threshold, NaN when it never reached the floor."""
-    reached = record["status"] == "completed" and record["reachable"]
-    return record.get(metric, np.nan) if reached else np.nan
+    value = getattr(record.operating_point, metric) if record.completed and record.reachable else None
+    return np.nan if value is None else value
 
 
-def _ranking_metric(records: list[dict], recall_target: float) -> str:
+def _ranking_metric(records: list[TrialRecord], recall_target: float) -> str:
     """Recall ranks the trials unless they all reach the recall target; then specificity, the tie-break, does."""
     recalls = [r for r in (_at_floor(record) for record in records) if not np.isnan(r)]
     return "specificity" if len(recalls) > 1 and min(recalls) >= recall_target - 1e-9 else "recall"
@@ -49,10 +50,10 @@ def _ranking_metric(records: list[dict], recall_target: float) -> str:
 
 def plot_search(run: RunPaths) -> list[Path]:
     """The report's three figures: trials in order, learning curves of the best, score per hyperparameter."""
-    floor = run.read_settings()["precision_floor"]
+    floor = stored_settings(run)["precision_floor"]
     # The search's own trials, in the order they ran; the fine-tuning stage is not one of them.
-    records = sorted((record for record in read_trial_records(run) if record.get("stage") != "finetune"),
-                     key=lambda record: record["trial_id"])
+    records = sorted((record for record in read_trial_records(run) if record.stage == "search"),
+                     key=lambda record: record.trial_id)
     if not records:
         return []
     plots = run.directory / "plots"
@@ -63,9 +64,9 @@ def plot_search(run: RunPaths) -> list[Path]:
 
 def _trials_in_order(run, records, floor, path) -> Path:
     figure, (recall_axes, specificity_axes) = plt.subplots(2, 1, figsize=(9, 6.4), sharex=True)
-    brackets = [record.get("bracket") for record in records]
+    brackets = [record.bracket for record in records]
     order = np.arange(1, len(records) + 1)
-    scores = np.array([record["score"] if record["status"] == "completed" else -np.inf for record in records])
+    scores = np.array([record.score if record.completed else -np.inf for record in records])
     best_so_far = np.maximum.accumulate(scores)  # the objective's own order, ties included
     best_index = [int(np.flatnonzero(scores == best)[0]) if np.isfinite(best) else None for best in best_so_far]
     for axes, metric in ((recall_axes, "recall"), (specificity_axes, "specificity")):
@@ -81,7 +82,7 @@ def _trials_in_order(run, records, floor, path) -> Path:
         axes.step(order, best_line, where="post", color="black", linewidth=1.5, label="best trial so far")
         axes.set_ylabel(f"validation {metric}\nat precision ≥ {floor:.2f}")
         axes.grid(alpha=0.3)
-    recall_target = run.read_settings()["recall_target"]
+    recall_target = stored_settings(run)["recall_target"]
     recall_axes.axhline(recall_target, color="orange", linestyle="--", linewidth=1, label=f"target {recall_target:.2f}")
     specificity_axes.set_xlabel("trial, in the order it ran")
     recall_axes.legend(loc="lower right", fontsize=8)
@@ -91,29 +92,30 @@ def _trials_in_order(run, records, floor, path) -> Path:
     return _save(figure, path)
 
 
-def _lineage(record: dict, by_id: dict) -> list[dict]:
+def _lineage(record: TrialRecord, by_id: dict) -> list[TrialRecord]:
     """A trial's epochs preceded by those of the trials Hyperband promoted it from."""
     chain = [record]
-    while chain[0].get("parent_trial") in by_id:
-        chain.insert(0, by_id[chain[0]["parent_trial"]])
+    while chain[0].parent_trial in by_id:
+        chain.insert(0, by_id[chain[0].parent_trial])
     return chain
 
 
 def _learning_curves(run, records, floor, path) -> Path:
-    by_id = {record["trial_id"]: record for record in records}
-    completed = [r for r in records if r["status"] == "completed"]
-    top = sorted(completed, key=lambda r: r["score"], reverse=True)[:TOP_TRIALS]
+    by_id = {record.trial_id: record for record in records}
+    # The best-ranked search trials, in the trials table's order.
+    top = [by_id[trial.trial_id] for trial in read_trials_table(run) if trial.completed and trial.trial_id in by_id]
+    top = top[:TOP_TRIALS]
     figure, (recall_axes, loss_axes) = plt.subplots(1, 2, figsize=(12, 4.8))
     for record in top:
         epochs, recalls, losses, promotions = [], [], [], []
         for step in _lineage(record, by_id):
             if epochs:
-                promotions.append(step["history"][0]["epoch"] - 0.5 if step["history"] else None)
-            for epoch in step["history"]:
+                promotions.append(step.history[0]["epoch"] - 0.5 if step.history else None)
+            for epoch in step.history:
                 epochs.append(epoch["epoch"])
                 recalls.append(epoch["recall"] if epoch["reachable"] else np.nan)
                 losses.append(epoch["val_loss"])
-        line, = recall_axes.plot(epochs, recalls, marker="o", markersize=3, label=f"trial {record['trial_id']}")
+        line, = recall_axes.plot(epochs, recalls, marker="o", markersize=3, label=f"trial {record.trial_id}")
         loss_axes.plot(epochs, losses, marker="o", markersize=3, color=line.get_color())
         for promotion in filter(None, promotions):
             for axes in (recall_axes, loss_axes):
@@ -129,14 +131,14 @@ def _learning_curves(run, records, floor, path) -> Path:
 
 
 def _hyperparameters(run, records, floor, path) -> Path:
-    names = sorted({name for record in records for name in record["hyperparameters"]})
-    metric = _ranking_metric(records, run.read_settings()["recall_target"])
+    names = sorted({name for record in records for name in record.hyperparameters})
+    metric = _ranking_metric(records, stored_settings(run)["recall_target"])
     columns = min(4, len(names))
     rows = int(np.ceil(len(names) / columns))
     figure, grid = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.6 * rows), squeeze=False)
     for axes, name in zip(grid.flat, names):
-        present = [r for r in records if name in r["hyperparameters"]]
-        values = [r["hyperparameters"][name] for r in present]
+        present = [r for r in records if name in r.hyperparameters]
+        values = [r.hyperparameters[name] for r in present]
         values_at_floor = np.array([_at_floor(r, metric) for r in present])
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values) and len(set(values)) > 3:
             positions = np.array(values, dtype=float)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import asdict
 
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
 from tuner.core.atomic import read_json
-from tuner.reporting.live import format_metric
+from tuner.core.live import format_metric
 from tuner.core.runs import RunPaths
-from tuner.engine.records import chosen_trial, read_trials_table
+from tuner.core.settings import stored_settings
+from tuner.engine.records import TrialRecord, best_trial, read_trials_table
 
 METRIC_FORMATS = {"score": "{:.4f}", "recall": "{:.3f}", "precision": "{:.3f}", "specificity": "{:.3f}",
                   "threshold": "{:.3g}", "roc_auc": "{:.3f}", "pr_auc": "{:.3f}"}
@@ -35,17 +37,18 @@ def print_spaces(console: Console) -> None:
         console.print(table)
 
 
-def _varying_hyperparameters(trials: list[dict]) -> list[str]:
+def _varying_hyperparameters(trials: list[TrialRecord]) -> list[str]:
     names: dict[str, set] = {}
     for trial in trials:
-        for name, value in trial.get("hyperparameters", {}).items():
+        for name, value in trial.hyperparameters.items():
             names.setdefault(name, set()).add(json.dumps(value))
     return [name for name, values in names.items() if len(values) > 1]
 
 
 def report_records(run: RunPaths, top: int | None) -> list[dict]:
+    """The ranked trials (the `top` best), as flat rows."""
     trials = read_trials_table(run)
-    return trials[:top] if top else trials
+    return [trial.to_dict(history=False) for trial in (trials[:top] if top else trials)]
 
 
 def format_report(run: RunPaths, fmt: str, top: int | None) -> str:
@@ -76,10 +79,11 @@ def _markdown(frame: pd.DataFrame) -> str:
 
 
 def print_report(run: RunPaths, top: int | None, console: Console) -> None:
-    settings = run.read_settings()
-    trials = read_trials_table(run)
+    settings = stored_settings(run)
+    records = read_trials_table(run)
+    trials = [record.to_dict(history=False) for record in records]  # the table's flat rows
     shown = trials[:top] if top else trials
-    varying = _varying_hyperparameters(trials)
+    varying = _varying_hyperparameters(records)
     floor = settings["precision_floor"]
     manifest = read_json(run.manifest) if run.manifest.is_file() else {}
     synthetic = " · [bold yellow]SYNTHETIC DATA[/]" if manifest.get("synthetic_data") else ""
@@ -124,7 +128,7 @@ def print_report(run: RunPaths, top: int | None, console: Console) -> None:
             console.print(f"[red]trial {trial['trial_id']} failed:[/] {trial.get('message', 'unknown error')}")
     if not wide:
         console.print("[dim]Hyperparameters: the chosen model's below; every trial's with --wide.[/]")
-    _print_best(trials, settings, console)
+    _print_best(records, settings, console)
     _print_test_runs(run, console)
     if manifest:
         versions = ", ".join(f"{name} {version}" for name, version in manifest["versions"].items() if version)
@@ -136,7 +140,7 @@ def print_report(run: RunPaths, top: int | None, console: Console) -> None:
 def print_comparison(first: RunPaths, second: RunPaths, console: Console) -> None:
     """Two runs side by side: the settings that differ, then each run's best trial."""
     runs = (first, second)
-    settings = [run.read_settings() for run in runs]
+    settings = [stored_settings(run) for run in runs]
     manifests = [read_json(run.manifest) if run.manifest.is_file() else {} for run in runs]
     table = Table(title=f"{first.name} vs {second.name}")
     table.add_column("")
@@ -149,15 +153,15 @@ def print_comparison(first: RunPaths, second: RunPaths, console: Console) -> Non
     for key in ("backend", "device", "data_fingerprint", "weights_sha256"):
         values = [str(m.get(key))[:40] for m in manifests]
         table.add_row(key, *values, style="bold" if values[0] != values[1] else "dim")
-    bests = [chosen_trial(read_trials_table(run), setting["recall_target"])
-             for run, setting in zip(runs, settings)]
+    bests = [best_trial(read_trials_table(run), setting["recall_target"]) for run, setting in zip(runs, settings)]
+    rows = [None if best is None else best.to_dict(history=False) for best in bests]
     for metric in ("trial_id", "score", "recall", "precision", "threshold", "roc_auc", "pr_auc", "accuracy",
                    "epochs", "seconds"):
-        values = ["-" if best is None else _short(best.get(metric)) for best in bests]
+        values = ["-" if row is None else _short(row.get(metric)) for row in rows]
         table.add_row(f"chosen {metric}", *values)
-    names = sorted({name for best in bests if best for name in best["hyperparameters"]})
+    names = sorted({name for best in bests if best for name in best.hyperparameters})
     for name in names:
-        table.add_row(f"chosen {name}", *["-" if best is None else _short(best["hyperparameters"].get(name))
+        table.add_row(f"chosen {name}", *["-" if best is None else _short(best.hyperparameters.get(name))
                                         for best in bests])
     console.print(table)
 
@@ -176,7 +180,7 @@ def rule_text(settings: dict) -> str:
 
 
 def _prevalence_text(point: dict) -> str:
-    prevalence = point.get("prevalence")  # None in runs recorded before it was kept
+    prevalence = point["prevalence"]  # None in runs recorded before it was kept
     return "" if prevalence is None else f" (prevalence {prevalence:.3f})"
 
 
@@ -188,28 +192,29 @@ def _short(value) -> str:
     return str(value)
 
 
-def _print_best(trials: list[dict], settings: dict, console: Console) -> None:
+def _print_best(trials: list[TrialRecord], settings: dict, console: Console) -> None:
     floor = settings["precision_floor"]
-    completed = [trial for trial in trials if trial["status"] == "completed"]
+    completed = [trial for trial in trials if trial.completed]
     failed = len(trials) - len(completed)
     if not completed:
         console.print(f"No finished trial yet ({failed} failed).")
         return
-    best = chosen_trial(trials, settings["recall_target"])
-    if not best["reachable"]:
-        top_precision = max(trial["precision"] for trial in completed)
-        top_recall = max(trial["recall"] for trial in completed)
+    best = best_trial(trials, settings["recall_target"])
+    if not best.reachable:
+        top_precision = max(trial.operating_point.precision for trial in completed)
+        top_recall = max(trial.operating_point.recall for trial in completed)
         console.print(f"[bold red]No trial reached the precision floor {floor:.2f}.[/] Best precision reached "
                       f"{top_precision:.3f}; best recall reached {top_recall:.3f}. `test` needs --trial ID.")
         return
-    what = "fine-tuned from trial " + best["parent_trial"] if best.get("stage") == "finetune" else "the best trial"
-    console.print(f"[bold]Chosen model {best['trial_id']}[/] ({what}): validation recall {best['recall']:.3f} at precision "
-                  f"{best['precision']:.3f}{_prevalence_text(best)}, specificity {format_metric(best.get('specificity'))} "
-                  f"(threshold {best['threshold']:.3g}), ROC-AUC {best['roc_auc']:.3f}, "
-                  f"PR-AUC {best['pr_auc']:.3f}, accuracy {best['accuracy']:.3f}; best epoch {best['best_epoch']} "
-                  f"(epochs {best['initial_epoch'] + 1}–{best['initial_epoch'] + best['epochs']} trained in this trial, "
-                  f"{best['seconds']:.0f} s).")
-    console.print("  " + ", ".join(f"{name}={_short(value)}" for name, value in best["hyperparameters"].items()))
+    point = best.operating_point
+    what = f"fine-tuned from trial {best.parent_trial}" if best.stage == "finetune" else "the best trial"
+    console.print(f"[bold]Chosen model {best.trial_id}[/] ({what}): validation recall {point.recall:.3f} at precision "
+                  f"{point.precision:.3f}{_prevalence_text(asdict(point))}, specificity "
+                  f"{format_metric(point.specificity)} (threshold {point.threshold:.3g}), ROC-AUC {best.roc_auc:.3f}, "
+                  f"PR-AUC {best.pr_auc:.3f}, accuracy {best.accuracy:.3f}; best epoch {best.best_epoch} "
+                  f"(epochs {best.initial_epoch + 1}–{best.initial_epoch + best.epochs} trained in this trial, "
+                  f"{best.seconds:.0f} s).")
+    console.print("  " + ", ".join(f"{name}={_short(value)}" for name, value in best.hyperparameters.items()))
     if failed:
         console.print(f"{failed} trial(s) failed: see the status column.")
 

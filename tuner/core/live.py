@@ -121,15 +121,14 @@ class SearchDisplay(_LiveView):
 class WorkersDisplay(_LiveView):
     """The live view of a search run by several worker processes, read from the run folder."""
 
-    def __init__(self, run, workers: dict, restarts: dict, enabled: bool = True) -> None:
-        self.run, self.workers, self.restarts = run, workers, restarts
+    def __init__(self, run, workers: dict, restarts: dict, read_records, enabled: bool = True) -> None:
+        """`read_records()`: the run's trial records so far, as flat dicts."""
+        self.run, self.workers, self.restarts, self.read_records = run, workers, restarts, read_records
         self.started = time.monotonic()
         self.live = Live(self._render(), console=stderr_console, refresh_per_second=2) if enabled else None
 
     def _render(self):
-        from tuner.engine.records import read_trial_records
-
-        records = read_trial_records(self.run)
+        records = self.read_records()
         completed = [r for r in records if r["status"] == "completed"]
         best = max(completed, key=lambda r: r["score"], default=None)
         elapsed = _elapsed(self.started)

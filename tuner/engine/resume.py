@@ -1,0 +1,57 @@
+"""Resume and the run folder: a run is continued only with the settings it was started with."""
+
+from __future__ import annotations
+
+import time
+
+from tuner.core.atomic import read_json, remove_leftovers, write_json
+from tuner.core.errors import ToolkitError
+from tuner.core.progress import stderr_console
+from tuner.core.runs import clear_run_folder
+from tuner.core.settings import RESUME_KEYS, SearchSettings, stored_settings
+
+
+def prepare_run_folder(settings: SearchSettings) -> bool:
+    """Make the run folder ready; False when the run already finished (nothing left to do). Says which."""
+    run = settings.run
+    if run.settings.is_file() and not settings.overwrite:
+        check_same_settings(settings)
+        # A kill mid-write leaves the old file whole and a temporary beside it; the oracle (and so
+        # any worker) starts only after this, so nothing is writing yet.
+        remove_leftovers(run.directory)
+        finished_trials = run.recorded_trials()
+        manifest = read_json(run.manifest) if run.manifest.is_file() else {}
+        if manifest.get("finished"):
+            stderr_console.print(f"Run {run.name} already finished with these settings ({finished_trials} trials, "
+                                 f"{manifest['finished']}): nothing to do. --overwrite searches again; "
+                                 "--run NAME starts another run.", soft_wrap=True)
+            return False
+        stderr_console.print(f"Resuming run {run.name} ({finished_trials} trial(s) finished) in {settings.results_dir}.",
+                             soft_wrap=True)
+        return True
+    if settings.overwrite:
+        clear_run_folder(run)
+    stderr_console.print(f"New run {run.name} in {settings.results_dir}.", soft_wrap=True)
+    write_json(run.settings, settings.to_dict())
+    return True
+
+
+def check_same_settings(settings: SearchSettings) -> None:
+    run, wanted = settings.run, settings.to_dict()
+    stored = stored_settings(run)
+    differing = [f"{key} ({stored.get(key)!r} → {wanted.get(key)!r})"
+                 for key in RESUME_KEYS if stored.get(key) != wanted.get(key)]
+    if differing:
+        raise ToolkitError(f"run {run.name!r} exists with other settings: {', '.join(differing)}; "
+                         "use the same settings to resume, another --run, or --overwrite to start over")
+
+
+def wait_for_chief_settings(settings: SearchSettings, timeout_seconds: float = 600) -> None:
+    """A worker starts with the chief or soon after: it waits for the run's settings, then checks them."""
+    deadline = time.monotonic() + timeout_seconds
+    while not settings.run.settings.is_file():
+        if time.monotonic() > deadline:
+            raise ToolkitError(f"no chief has started run {settings.run.name!r} in {settings.results_dir} "
+                             f"within {timeout_seconds:.0f} s: start `search --role chief` first")
+        time.sleep(1)
+    check_same_settings(settings)
