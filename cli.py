@@ -243,14 +243,13 @@ def _settings_from_flags(args: argparse.Namespace, fixed_hyperparameters: dict |
                          name: str | None = None):
     from dataclasses import replace
 
-    from search_spaces import get_space_class
+    from search_spaces import SPACES, check_space_name
+    from search_spaces.weights import validate_weights
     from tuner.core.settings import SearchSettings, settings_digest
 
-    space_class = get_space_class(args.space)
+    space = SPACES[check_space_name(args.space)]
     weights = None if args.weights.lower() == "none" else args.weights
     if weights not in (None, "imagenet") and args.space == "mobilenet_head":
-        from search_spaces.mobilenet_head import validate_weights
-
         weights = validate_weights(weights)
     settings = SearchSettings(
         space=args.space, data=data_settings(args), results_dir=Path(args.results_dir),
@@ -258,9 +257,9 @@ def _settings_from_flags(args: argparse.Namespace, fixed_hyperparameters: dict |
         precision_floor=args.precision_floor, recall_target=args.recall_target, prevalence=args.prevalence,
         fixed_hyperparameters=fixed_hyperparameters,
         max_epochs=args.max_epochs, factor=args.factor, hyperband_iterations=args.hyperband_iterations,
-        batch_size=space_class.batch_size if args.batch_size is None else args.batch_size,
+        batch_size=space.batch_size if args.batch_size is None else args.batch_size,
         weights=weights, feature_cache=args.feature_cache,
-        finetune_epochs=space_class.finetune_epochs if args.finetune_epochs is None else args.finetune_epochs,
+        finetune_epochs=space.finetune_epochs if args.finetune_epochs is None else args.finetune_epochs,
         mixed_precision=args.mixed_precision, max_failed_trials=args.max_failed_trials,
         deterministic=args.deterministic, tensorboard=args.tensorboard, overwrite=args.overwrite,
         time_budget=args.time_budget,

@@ -1,8 +1,8 @@
 """The registry of search spaces: one module per space, imported only when asked for.
 
-Importing this package loads neither Keras nor TensorFlow, so the command line's `--help` and
-its list of space names start instantly; `get_space_class`, `describe_spaces` and
-`load_reference` import Keras Tuner (and with it Keras) when called.
+Importing this package loads neither Keras nor TensorFlow, so the command line's `--help`, its
+checks of the flags and `spaces` are instant; `get_space_class` and `load_reference` import Keras
+Tuner (and with it Keras) when called.
 """
 
 from __future__ import annotations
@@ -10,17 +10,41 @@ from __future__ import annotations
 import importlib
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from tuner.core.errors import ToolkitError, command
 
-# space name -> (module in this package, class name); a new space is one file and one line here.
-_SPACE_MODULES: dict[str, tuple[str, str]] = {
-    "cnn_depth": ("cnn_depth", "CnnDepth"),
-    "mobilenet_head": ("mobilenet_head", "MobileNetHead"),
+from .hyperparameters import Recorder, declare_cnn_depth, declare_mobilenet_head
+
+
+@dataclass(frozen=True)
+class SpaceEntry:
+    """Where a space's hypermodel lives, and the defaults of the flags that depend on the space."""
+
+    module: str  # in this package
+    class_name: str
+    description: str
+    declare: Callable  # its hyperparameters (hyperparameters.py)
+    batch_size: int  # the default --batch-size
+    finetune_epochs: int  # the default --finetune-epochs (0: no fine-tuning stage)
+
+
+# A new space is one file and one line here.
+SPACES: dict[str, SpaceEntry] = {
+    # batch 32: the reference experiment's; trained end to end already, so no fine-tuning stage.
+    "cnn_depth": SpaceEntry("cnn_depth", "CnnDepth",
+                            "CNN from scratch: 2-6 conv blocks, filter width and growth, dense head",
+                            declare_cnn_depth, batch_size=32, finetune_epochs=0),
+    # Batch 128: on cached features a Flatten head's step costs mostly its Adam update of up to 32M
+    # weights, whatever the batch: on 2 CPU cores an epoch of 600 feature maps takes 3.4-5.2 s at batch 32
+    # and 1.0-2.2 s at 128 (docs/benchmarks.md). Then the best head is fine-tuned (docs/results.md).
+    "mobilenet_head": SpaceEntry("mobilenet_head", "MobileNetHead",
+                                 "Frozen MobileNetV2 (ImageNet) + dense head: pooling, 1-3 layers, dropouts",
+                                 declare_mobilenet_head, batch_size=128, finetune_epochs=3),
 }
-SPACE_NAMES: tuple[str, ...] = tuple(_SPACE_MODULES)
+SPACE_NAMES: tuple[str, ...] = tuple(SPACES)
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 
@@ -30,7 +54,9 @@ _TUNER_PREFIX = "tuner/"
 
 __all__ = [
     "REFERENCE_DIR",
+    "SPACES",
     "SPACE_NAMES",
+    "check_space_name",
     "describe_spaces",
     "get_space_class",
     "load_reference",
@@ -40,7 +66,7 @@ __all__ = [
 
 def check_space_name(name: str) -> str:
     """`name` if a space has it (no Keras imported); else a ToolkitError naming the spaces."""
-    if name not in _SPACE_MODULES:
+    if name not in SPACES:
         raise ToolkitError(
             f"unknown space {name!r}: choose one of {', '.join(SPACE_NAMES)} "
             f"(see {command('spaces')})"
@@ -54,43 +80,29 @@ def get_space_class(name: str) -> type:
     Raises:
         ToolkitError: no space has that name.
     """
-    module_name, class_name = _SPACE_MODULES[check_space_name(name)]
-    module = importlib.import_module(f".{module_name}", __name__)
-    return getattr(module, class_name)
+    entry = SPACES[check_space_name(name)]
+    return getattr(importlib.import_module(f".{entry.module}", __name__), entry.class_name)
 
 
 def describe_spaces() -> list[dict[str, Any]]:
-    """Every space with its hyperparameters, for the `spaces` command.
+    """Every space with its hyperparameters, for the `spaces` command; imports no Keras.
 
     Returns:
         One dict per space: "name", "description" and "hyperparameters", a list (in declaration
         order) of {"name", "type", "range", "default", "condition"}; "range" and "condition" are
         readable strings ("2 … 6", "hidden_layers ≥ 2"; "" when unconditional).
     """
-    import keras_tuner
-
     descriptions = []
-    for space_name in SPACE_NAMES:
-        space_class = get_space_class(space_name)
-        hp = keras_tuner.HyperParameters()
-        space_class.declare(hp)
-        by_name = {declared.name: declared for declared in hp.space}
-        descriptions.append(
-            {
-                "name": space_name,
-                "description": space_class.description,
-                "hyperparameters": [
-                    {
-                        "name": declared.name,
-                        "type": type(declared).__name__,
-                        "range": _describe_range(declared),
-                        "default": declared.default,
-                        "condition": _describe_conditions(declared.conditions, by_name),
-                    }
-                    for declared in hp.space
-                ],
-            }
-        )
+    for space_name, entry in SPACES.items():
+        recorder = Recorder()
+        entry.declare(recorder)
+        by_name = {declared.name: declared for declared in recorder.space}
+        hyperparameters = [{"name": declared.name, "type": declared.kind, "range": _describe_range(declared),
+                            "default": declared.default,
+                            "condition": _describe_conditions(declared.conditions, by_name)}
+                           for declared in recorder.space]
+        descriptions.append({"name": space_name, "description": entry.description,
+                             "hyperparameters": hyperparameters})
     return descriptions
 
 
@@ -220,8 +232,13 @@ def _format_value(value: Any) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
+def _kind(declared: Any) -> str:
+    """"Int", "Float", "Choice", "Boolean" or "Fixed", for Keras Tuner's and the Recorder's alike."""
+    return getattr(declared, "kind", type(declared).__name__)
+
+
 def _describe_range(declared: Any) -> str:
-    kind = type(declared).__name__
+    kind = _kind(declared)
     if kind == "Boolean":
         return "False, True"
     if kind == "Choice":
@@ -247,7 +264,7 @@ def _describe_conditions(conditions: list[Any], by_name: dict[str, Any]) -> str:
         parent = by_name.get(condition.name)
         values = list(condition.values)
         is_upper_run = (
-            type(parent).__name__ == "Int"
+            _kind(parent) == "Int"
             and parent.step in (None, 1)
             and len(values) > 1
             and values == list(range(min(values), parent.max_value + 1))

@@ -6,32 +6,14 @@ Images are augmented in training (`augmentation.py`: pose, framing, exposure). E
 
 from __future__ import annotations
 
-from typing import Any
-
 import keras
 import keras_tuner
 
 from .augmentation import chest_xray_augmentation
+from .hyperparameters import declare_cnn_depth
 
 MIN_IMAGE_SIZE = 32
 MAX_FILTERS = 256
-
-# Our reconstruction of the hand-run four-block CNN that this project starts from: its exact
-# layer sizes were not recorded, so the widths, head and rates below are our best reading of it.
-REFERENCE_POINTS: dict[str, dict[str, Any]] = {
-    "reference_cnn": {
-        "blocks": 4,
-        "filters": 32,
-        "filter_growth": 2.0,
-        "kernel_size": 3,
-        "batch_norm": False,
-        "pooling": "flatten",
-        "dense_units": 128,
-        "dropout": 0.5,
-        "learning_rate": 1e-3,
-    },
-}
-
 
 def block_filters(filters: int, filter_growth: float, blocks: int) -> list[int]:
     """Filters of each block: the first block's `filters`, grown geometrically, capped at 256."""
@@ -47,9 +29,6 @@ class CnnDepth(keras_tuner.HyperModel):
     """
 
     name = "cnn_depth"
-    description = "CNN from scratch: 2-6 conv blocks, filter width and growth, dense head"
-    batch_size = 32  # the default --batch-size: the reference experiment's
-    finetune_epochs = 0  # trained end to end already: no fine-tuning stage
 
     def __init__(self, image_size: int) -> None:
         if image_size < MIN_IMAGE_SIZE:
@@ -57,25 +36,7 @@ class CnnDepth(keras_tuner.HyperModel):
         super().__init__(name=type(self).name)
         self.image_size = image_size
 
-    @staticmethod
-    def declare(hp: keras_tuner.HyperParameters) -> dict[str, Any]:
-        """Registers every hyperparameter of the space; returns the active values by name.
-
-        Defaults are the reference CNN, so an untouched `HyperParameters` builds it.
-        """
-        return {
-            "blocks": hp.Int("blocks", 2, 6, default=4),
-            "filters": hp.Choice("filters", [16, 32, 64], default=32),
-            "filter_growth": hp.Choice("filter_growth", [1.0, 1.5, 2.0], default=2.0),
-            "kernel_size": hp.Choice("kernel_size", [3, 5], default=3),
-            "batch_norm": hp.Boolean("batch_norm", default=False),
-            "pooling": hp.Choice("pooling", ["flatten", "global_average"], default="flatten"),
-            "dense_units": hp.Choice("dense_units", [64, 128, 256, 512], default=128),
-            "dropout": hp.Float("dropout", 0.0, 0.5, step=0.1, default=0.5),
-            "learning_rate": hp.Choice(
-                "learning_rate", [1e-4, 3e-4, 1e-3, 3e-3], default=1e-3
-            ),
-        }
+    declare = staticmethod(declare_cnn_depth)
 
     def declare_hyperparameters(self, hp: keras_tuner.HyperParameters) -> None:
         # Keras Tuner calls this before the first build, so the oracle sees the whole space.

@@ -235,7 +235,7 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(case, expected, finish
 
 def test_a_refused_search_leaves_no_run_folder(data, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))  # no cached ImageNet weights
-    monkeypatch.setattr("search_spaces.mobilenet_head.IMAGENET_URL", "http://127.0.0.1:9/")  # offline
+    monkeypatch.setattr("search_spaces.weights.IMAGENET_URL", "http://127.0.0.1:9/")  # offline
     results = tmp_path / "results"
     for argv in (["search", "--space", "mobilenet_head", "--weights", "imagenet", "--data", str(data)],
                  ["search", "--space", "cnn_depth", "--data", str(data / "test")]):

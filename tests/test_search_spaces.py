@@ -22,13 +22,15 @@ import pytest
 import search_spaces
 from search_spaces import (
     SPACE_NAMES,
+    SPACES,
     describe_spaces,
     get_space_class,
     load_reference,
     reference_files,
 )
 from search_spaces.cnn_depth import CnnDepth
-from search_spaces.mobilenet_head import MobileNetHead, validate_weights
+from search_spaces.mobilenet_head import MobileNetHead
+from search_spaces.weights import validate_weights
 from tuner.core.errors import ToolkitError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -86,7 +88,7 @@ def test_space_classes_carry_their_registered_name():
         space_class = get_space_class(name)
         assert issubclass(space_class, keras_tuner.HyperModel)
         assert space_class.name == name
-        assert space_class.description and "\n" not in space_class.description
+        assert SPACES[name].description and "\n" not in SPACES[name].description
     assert CnnDepth(32).name == "cnn_depth"
     assert MobileNetHead(32, weights=None).name == "mobilenet_head"
 
@@ -144,26 +146,22 @@ def test_describe_spaces_lists_every_hyperparameter_with_range_and_condition():
 # --- reference points -------------------------------------------------------------------
 
 
-def test_every_reference_point_has_its_file():
-    on_disk = {path.name for path in reference_files()}
-    declared = {
-        f"{name}_{point}.json"
-        for name in SPACE_NAMES
-        for point in sys.modules[get_space_class(name).__module__].REFERENCE_POINTS
-    }
-    assert on_disk == declared
-    assert len(on_disk) == 6
+def test_the_reference_files_are_the_hand_run_models():
+    names = {path.name for path in reference_files()}
+    assert names == {"cnn_depth_reference_cnn.json", *(f"mobilenet_head_transfer_{i}.json" for i in range(1, 6))}
 
 
 @pytest.mark.parametrize("path", reference_files(), ids=lambda path: path.stem)
 def test_reference_file_is_a_point_of_its_space(path):
     content = json.loads(path.read_text())
     reference = load_reference(path)
-    module = sys.modules[get_space_class(reference["space"]).__module__]
     assert reference["space"] == content["space"]
     assert path.stem == f"{content['space']}_{content['name']}"
     assert reference["description"]
-    assert reference["hyperparameters"].values == module.REFERENCE_POINTS[content["name"]]
+    hp = reference["hyperparameters"]
+    active = {declared.name for declared in hp.space if hp.is_active(declared)}
+    assert set(content["hyperparameters"]) == active  # every active value written out, nothing else
+    assert {name: hp.values[name] for name in active} == content["hyperparameters"]
     assert load_reference(path, space=content["space"])["name"] == content["name"]
 
 

@@ -28,7 +28,7 @@ def weights_sha256(settings: SearchSettings) -> str | None:
     """The hash of the backbone's weights file (downloading ImageNet's when needed), or None."""
     if settings.space != "mobilenet_head" or settings.weights is None:
         return None
-    from search_spaces.mobilenet_head import imagenet_weights_path
+    from search_spaces.weights import imagenet_weights_path
     from tuner.data.features import file_sha256
 
     path = settings.weights
