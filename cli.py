@@ -18,8 +18,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides our output
 logging.getLogger("tensorflow").setLevel(logging.ERROR)  # e.g. retracing notes: each trial is a new model
 
-from tuner.core import errors
-from tuner.core.errors import ToolkitError
+from tuner.core import errors  # noqa: E402 - after the environment above, which TensorFlow reads at import
+from tuner.core.errors import ToolkitError  # noqa: E402
 
 
 def program_name() -> str:
@@ -57,15 +57,20 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", metavar="DIR", help="data folder (else $XRAY_TUNER_DATA, else ./data/chest_xray)")
-    parser.add_argument("--image-size", type=int, default=224, metavar="N", help="square image size in pixels (default 224)")
-    parser.add_argument("--val-fraction", type=float, default=0.2, metavar="F", help="validation share of train/ (default 0.2)")
+    parser.add_argument("--image-size", type=int, default=224, metavar="N",
+                        help="square image size in pixels (default 224)")
+    parser.add_argument("--val-fraction", type=float, default=0.2, metavar="F",
+                        help="validation share of train/ (default 0.2)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split, sampling and training (default 0)")
-    parser.add_argument("--limit", type=int, metavar="N", help="at most N images per class in each split, for quick runs")
-    parser.add_argument("--cache-dir", metavar="DIR", help="image/feature cache (else $XRAY_TUNER_CACHE, else ~/.cache/xray-tuner)")
+    parser.add_argument("--limit", type=int, metavar="N",
+                        help="at most N images per class in each split, for quick runs")
+    parser.add_argument("--cache-dir", metavar="DIR",
+                        help="image/feature cache (else $XRAY_TUNER_CACHE, else ~/.cache/xray-tuner)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=program_name(), description="Keras Tuner toolkit for pediatric chest X-ray pneumonia classification.")
+    parser = _Parser(prog=program_name(),
+                     description="Keras Tuner toolkit for pediatric chest X-ray pneumonia classification.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     data = commands.add_parser("data", help="read and split the data set, and summarise it")
@@ -100,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--output", metavar="PATH", help="write the csv/json/markdown export to PATH")
     report.add_argument("--wide", action="store_true", help="every column, the hyperparameters included")
     report.add_argument("--plots", action="store_true", help="also draw the run's plots (PNG, in results/<run>/plots)")
-    report.add_argument("--compare", nargs=2, metavar=("A", "B"), help="two runs' settings and best trials side by side")
+    report.add_argument("--compare", nargs=2, metavar=("A", "B"),
+                        help="two runs' settings and best trials side by side")
 
     test = commands.add_parser("test", help="evaluate the chosen model once on the test folder")
     _add_run_arguments(test)
@@ -184,7 +190,8 @@ def data_settings(args: argparse.Namespace):
 
 def cmd_data(args: argparse.Namespace) -> None:
     from tuner.data.dataset import load_dataset
-    from tuner.data.summary import data_summary, print_data_summary
+    from tuner.data.summary import data_summary
+    from tuner.reporting.tables import print_data_summary
 
     settings = data_settings(args)
     summary = data_summary(load_dataset(settings))
@@ -201,9 +208,7 @@ def cmd_spaces(args: argparse.Namespace) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> None:
-    from tuner.engine.search import run_search
-    from tuner.reporting.tables import print_report
-
+    # The flags are checked before the engine (and with it Keras) is imported: a typo is refused at once.
     if getattr(args, "from_run", None):
         settings = _settings_from_earlier_run(args)
     elif not args.space:
@@ -213,14 +218,15 @@ def cmd_search(args: argparse.Namespace) -> None:
     if args.workers is not None:
         run = _search_with_local_workers(args, settings)
     else:
-        distribution = None
-        if args.role:
-            from tuner.engine.distributed import Distribution
+        from tuner.engine.distributed import Distribution
+        from tuner.engine.search import run_search
 
-            distribution = Distribution.parse(args.role, args.oracle, args.worker_id)
+        distribution = Distribution.parse(args.role, args.oracle, args.worker_id) if args.role else None
         run = run_search(settings, command_line=args.command_line, distribution=distribution)
         if args.role == "worker":
             return  # the chief reports
+    from tuner.reporting.tables import print_report
+
     _console().print(f"\nSearch finished: {run.directory}")
     print_report(run, 5, _console())
 
@@ -273,16 +279,23 @@ def _settings_from_flags(args: argparse.Namespace, fixed_hyperparameters: dict |
 
 
 def _search_with_local_workers(args: argparse.Namespace, settings):
-    from tuner.core.runs import clear_run_folder
+    from tuner.core.runs import check_results_writable, clear_run_folder, run_lock
+    from tuner.data.dataset import load_dataset
     from tuner.engine.distributed import run_local_workers
+    from tuner.engine.hypermodels import weights_sha256
 
     if args.workers < 1:
         raise ToolkitError(f"--workers {args.workers} must be at least 1")
     if args.role:
         raise ToolkitError("--workers starts its own chief and workers: leave out --role")
+    # The inputs are checked here, before any process starts, as a one-process search checks them.
+    check_results_writable(settings.results_dir)
+    load_dataset(settings.data)
+    weights_sha256(settings)
     run = settings.run
     if settings.overwrite:
-        clear_run_folder(run)  # here, once, before any process of the search writes into the run
+        with run_lock(run, run.lock):  # not while another search holds the run
+            clear_run_folder(run)  # here, once, before any process of the search writes into the run
     # The children get this command's flags (a fixed run name, so that all join one run) and a role.
     child_argv = [a for a in args.argv if a != "--overwrite"]
     child_argv = _without_option(child_argv, "--workers") + (["--run", run.name] if not args.run else [])

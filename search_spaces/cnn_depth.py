@@ -1,6 +1,7 @@
 """A plain CNN trained from scratch, searched over depth, width and head.
 
-Images are augmented in training (`augmentation.py`: pose, framing, exposure). Every block is Conv2D ("same", relu) [+ BatchNormalization] + MaxPooling2D ("same"); the
+Images are augmented in training (`augmentation.py`: pose, framing, exposure). Every block is
+Conv2D ("same", relu) [+ BatchNormalization] + MaxPooling2D ("same"); the
 "same" pooling rounds up, so any depth from 2 to 6 fits any image size of 32 px or more.
 """
 

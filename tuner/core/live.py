@@ -109,7 +109,8 @@ class SearchDisplay(_LiveView):
             reached = "" if m.get("reachable") else " (floor not reached)"
             table.add_row("this trial", f"epoch {m['epoch']}: val recall {format_metric(m.get('recall'))} at "
                                         f"precision {format_metric(m.get('precision'))}, threshold "
-                                        f"{format_metric(m.get('threshold'))}, PR-AUC {format_metric(m.get('pr_auc'))}, "
+                                        f"{format_metric(m.get('threshold'))}, "
+                                        f"PR-AUC {format_metric(m.get('pr_auc'))}, "
                                         f"loss {format_metric(m.get('loss'))}{reached}")
         if self.best:
             b = self.best

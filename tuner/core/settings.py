@@ -74,7 +74,8 @@ class DataSettings:
         if self.limit is not None and self.limit < 1:
             raise ToolkitError(f"--limit {self.limit} must be at least 1 image per class")
         object.__setattr__(self, "data_dir", Path(self.data_dir))
-        object.__setattr__(self, "cache_dir", Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir())
+        cache_dir = Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir()
+        object.__setattr__(self, "cache_dir", cache_dir)
 
 
 # Settings that change what a search computes: resuming with any of them different is refused.
@@ -165,7 +166,8 @@ class SearchSettings:
         return cls(data=data, results_dir=results_dir, **{name: stored[name] for name in own if name in stored})
 
     def to_dict(self) -> dict:
-        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("data", "show_progress", "overwrite")}
+        values = {f.name: getattr(self, f.name) for f in fields(self)
+                  if f.name not in ("data", "show_progress", "overwrite")}
         values.update({k: v for k, v in asdict(self.data).items()})
         return {key: str(value) if isinstance(value, Path) else value for key, value in values.items()}
 

@@ -109,7 +109,8 @@ def best_trial(trials: list[TrialRecord], recall_target: float) -> TrialRecord |
     best = completed[0]
     for trial in completed:
         if trial.stage == "finetune" and trial.parent_trial == best.trial_id and trial.reachable:
-            if min(trial.operating_point.recall, recall_target) >= min(best.operating_point.recall, recall_target) - 1e-9:
+            recall, parent_recall = trial.operating_point.recall, best.operating_point.recall
+            if min(recall, recall_target) >= min(parent_recall, recall_target) - 1e-9:
                 return trial
     return best
 

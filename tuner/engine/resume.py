@@ -26,8 +26,8 @@ def prepare_run_folder(settings: SearchSettings) -> bool:
                                  f"{manifest['finished']}): nothing to do. --overwrite searches again; "
                                  "--run NAME starts another run.", soft_wrap=True)
             return False
-        stderr_console.print(f"Resuming run {run.name} ({finished_trials} trial(s) finished) in {settings.results_dir}.",
-                             soft_wrap=True)
+        stderr_console.print(f"Resuming run {run.name} ({finished_trials} trial(s) finished) in "
+                             f"{settings.results_dir}.", soft_wrap=True)
         return True
     if settings.overwrite:
         clear_run_folder(run)

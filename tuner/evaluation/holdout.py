@@ -41,7 +41,8 @@ def choose_trial(run: RunPaths, trial_id: str | None) -> TrialRecord:
     best = best_trial(trials, settings["recall_target"])
     if not best.reachable:
         point = best.operating_point
-        raise ToolkitError(f"no trial of run {run.name!r} reached the precision floor {settings['precision_floor']:.2f} "
+        raise ToolkitError(f"no trial of run {run.name!r} reached the precision floor "
+                           f"{settings['precision_floor']:.2f} "
                            f"(best: precision {point.precision:.3f}, recall {point.recall:.3f}): pick one with "
                            "--trial ID")
     return best

@@ -158,7 +158,8 @@ def _hyperparameters(run, records, floor, path) -> Path:
         axes.set_ylabel(f"val. {metric} at floor", fontsize=8)
     for axes in list(grid.flat)[len(names):]:
         axes.axis("off")
-    why = " (every trial reached the recall target: specificity, the tie-break, ranks them)" if metric == "specificity" else ""
+    why = (" (every trial reached the recall target: specificity, the tie-break, ranks them)"
+           if metric == "specificity" else "")
     figure.suptitle(f"Validation {metric} at precision ≥ {floor:.2f} against each hyperparameter{why}; "
                     f"grey at 0: floor not reached\n{_subtitle(run, floor)}", fontsize=10)
     return _save(figure, path)

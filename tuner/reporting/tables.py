@@ -1,4 +1,4 @@
-"""Rich tables and exports of spaces, trials and test runs. Imports no Keras: `report` is instant."""
+"""Rich tables and exports of the data, spaces, trials and test runs. Imports no Keras: `report` is instant."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from tuner.core.atomic import read_json
 from tuner.core.live import format_metric
 from tuner.core.runs import RunPaths
 from tuner.core.settings import stored_settings
+from tuner.data.dataset import SIDES
+from tuner.data.layout import CLASS_NAMES
 from tuner.engine.records import TrialRecord, best_trial, read_trials_table
 
 METRIC_FORMATS = {"score": "{:.4f}", "recall": "{:.3f}", "precision": "{:.3f}", "specificity": "{:.3f}",
@@ -111,14 +113,18 @@ def print_report(run: RunPaths, top: int | None, console: Console) -> None:
     for trial in shown:
         hps = trial.get("hyperparameters", {})
         completed = trial["status"] == "completed"
-        metric = (lambda name: METRIC_FORMATS[name].format(trial[name]) if completed and name in trial else "-")
+
+        def metric(name: str) -> str:
+            return METRIC_FORMATS[name].format(trial[name]) if completed and trial.get(name) is not None else "-"
+
         status = ("ok" if trial["reachable"] else "<floor") if completed else "failed"
         table.add_row(
             str(trial["rank"] or "-"), trial["trial_id"],
             *([" ".join(f"{name}={_short(hps[name])}" for name in varying if name in hps)] if wide else []),
             metric("recall"), metric("specificity"), metric("precision"),
             (metric("threshold") if wide or not completed else _short_threshold(trial["threshold"])),
-            metric("roc_auc"), str(trial.get("epochs", "-")), f"{trial['seconds']:.0f}s" if trial.get("seconds") else "-",
+            metric("roc_auc"), str(trial.get("epochs", "-")),
+            f"{trial['seconds']:.0f}s" if trial.get("seconds") else "-",
             *(["features" if trial.get("cached_features") else "images"] if wide else []),
             *([trial.get("worker") or "-"] if distributed else []),
             status, style=None if completed else "red")
@@ -263,3 +269,43 @@ def print_predictions(rows: list[dict], console: Console) -> None:
     for row in rows:
         table.add_row(row["file"], f"{row['probability']:.4f}", f"{row['threshold']:.3g}", row["label"], row["trial"])
     console.print(table)
+
+
+def print_data_summary(summary: dict, console: Console) -> None:
+    """The `data` command's tables (tuner/data/summary.py computes them)."""
+    table = Table(title=f"Chest X-ray data · {summary['data_dir']} · {summary['image_size']} px")
+    table.add_column("split")
+    for class_name in CLASS_NAMES:
+        table.add_column(f"{class_name}\nimages", justify="right")
+        table.add_column(f"{class_name}\npatients", justify="right")
+    table.add_column("total\nimages", justify="right")
+    for side in SIDES:
+        row = summary["counts"][side]
+        cells = [f"{row[c][k]:,}" for c in CLASS_NAMES for k in ("images", "patients")]
+        table.add_row(side, *cells, f"{row['total']['images']:,}")
+    console.print(table)
+
+    leak = summary["image_level_split_leak"]
+    weights = summary["class_weights"]
+    limit = f", at most {summary['limit']} images per class and split (--limit)" if summary["limit"] else ""
+    lines = [
+        f"Validation: {summary['val_fraction']:.0%} of train/, grouped by patient and stratified by class, "
+        f"seed {summary['seed']}{limit}.",
+        f"Patients shared by train and validation: [bold]{summary['shared_patients_train_validation']}[/].",
+        f"An image-level split of the same fraction would put "
+        f"[bold]{leak['validation_images_sharing_a_patient_with_train']:,}[/] of its {leak['validation_images']:,} "
+        f"validation images ({leak['fraction']:.0%}) beside another image of the same patient in training: "
+        "validation scores from such a split are optimistic.",
+        f"Byte-identical groups: {len(summary['duplicate_groups'])} (kept on one side of the split); "
+        f"train/test leaks: [bold]{len(summary['train_test_leaks'])}[/].",
+        f"Skipped unreadable files: {len(summary['skipped_files'])}; file names of no known naming "
+        f"(each its own patient): {summary['unparsed_patient_names']}.",
+        f"Class weights (balanced, from the training side): NORMAL {weights['NORMAL']:.3f}, "
+        f"PNEUMONIA {weights['PNEUMONIA']:.3f}.",
+        f"Image cache: {summary['cache']['path']} ({summary['cache']['size_bytes'] / 2**20:,.1f} MiB; "
+        f"decoded {summary['cache']['decoded_this_load']:,} images this time).",
+    ]
+    for leak_group in summary["train_test_leaks"]:
+        lines.append(f"  [yellow]leak:[/] {' = '.join(leak_group)}")
+    for line in lines:
+        console.print(line)
