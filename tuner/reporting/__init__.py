@@ -1,0 +1,1 @@
+"""Reporting: rich tables, exports and plots of runs. Imports no Keras."""
