@@ -102,7 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_arguments(report)
     report.add_argument("--top", type=int, metavar="N", help="show the N best trials")
     report.add_argument("--format", choices=("table", "csv", "json", "markdown"), default="table")
-    report.add_argument("--output", metavar="PATH", help="write the csv/json/markdown export to PATH")
+    report.add_argument("--output", metavar="PATH",
+                        help="write the csv/json/markdown export (or the --html page) to PATH")
+    report.add_argument("--html", action="store_true",
+                        help="one self-contained HTML page of the run: trials, plots, test card, error gallery "
+                             "(default results/<run>/report.html)")
     report.add_argument("--wide", action="store_true", help="every column, the hyperparameters included")
     report.add_argument("--plots", action="store_true", help="also draw the run's plots (PNG, in results/<run>/plots)")
     report.add_argument("--compare", nargs=2, metavar=("A", "B"),
@@ -113,12 +117,19 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("--trial", metavar="ID", help="evaluate this trial instead of the best one")
     test.add_argument("--data", metavar="DIR", help="the run's data folder, if it has moved")
     test.add_argument("--format", choices=("table", "json"), default="table")
+    test.add_argument("--explain", type=int, default=0, metavar="N",
+                      help="also Grad-CAM pictures of the N most confident false positives and negatives "
+                           "(in results/<run>/test/errors)")
 
     predict = commands.add_parser("predict", help="probability and label of image files and folders")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files, or folders searched for images")
     _add_run_arguments(predict)
     predict.add_argument("--trial", metavar="ID", help="use this trial instead of the chosen one")
     predict.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    predict.add_argument("--explain", action="store_true",
+                         help="also a Grad-CAM picture of each image: where the model sees pneumonia")
+    predict.add_argument("--explain-dir", metavar="DIR",
+                         help="where --explain writes its pictures (default results/<run>/explanations)")
 
     demo = commands.add_parser("demo", help="search, report and test on a small SYNTHETIC image set (~1 min)")
     demo.add_argument("--results-dir", default="results", metavar="DIR")
@@ -347,6 +358,14 @@ def cmd_report(args: argparse.Namespace) -> None:
         print_comparison(first, second, _console())
         return
     run = _find_run(args)
+    if args.html:
+        from tuner.reporting.html import write_html_report
+
+        if args.format != "table":
+            raise ToolkitError("--html is a page of its own: leave out --format")
+        path = write_html_report(run, Path(args.output) if args.output else run.directory / "report.html")
+        print(f"wrote {path}", file=sys.stderr)
+        return
     if args.plots:
         from tuner.reporting.plots import plot_search, plot_test
 
@@ -355,7 +374,7 @@ def cmd_report(args: argparse.Namespace) -> None:
             print(f"plot: {path}", file=sys.stderr)
     if args.format == "table":
         if args.output:
-            raise ToolkitError("--output needs --format csv, json or markdown")
+            raise ToolkitError("--output needs --format csv, json or markdown, or --html")
         print_report(run, args.top, _console(wide=args.wide))
         return
     text = format_report(run, args.format, args.top)
@@ -373,8 +392,12 @@ def cmd_test(args: argparse.Namespace) -> None:
     from tuner.reporting.plots import plot_test
     from tuner.reporting.tables import print_test_result
 
+    if args.explain < 0:
+        raise ToolkitError(f"--explain {args.explain} must be 0 (no pictures) or more")
     run = _find_run(args)
-    result = run_test(run, args.trial, args.data)
+    result = run_test(run, args.trial, args.data, explain=args.explain)
+    for item in result["error_gallery"]:
+        print(f"{item['kind']}: {item['picture']}", file=sys.stderr)
     for path in plot_test(run):
         print(f"plot: {path}", file=sys.stderr)
     if args.format == "json":
@@ -387,7 +410,13 @@ def cmd_predict(args: argparse.Namespace) -> None:
     from tuner.evaluation.predict import predict_files
     from tuner.reporting.tables import print_predictions
 
-    rows, skipped = predict_files(_find_run(args), args.images, args.trial)
+    if args.explain_dir and not args.explain:
+        raise ToolkitError("--explain-dir goes with --explain")
+    run = _find_run(args)
+    explain_dir = None
+    if args.explain:
+        explain_dir = Path(args.explain_dir) if args.explain_dir else run.directory / "explanations"
+    rows, skipped = predict_files(run, args.images, args.trial, explain_dir)
     if args.format == "json":
         print(json.dumps({"predictions": rows, "skipped": skipped}, indent=2))
     elif args.format == "csv":
@@ -398,6 +427,9 @@ def cmd_predict(args: argparse.Namespace) -> None:
         print_predictions(rows, _console())
     for row in skipped:
         print(f"skipped {row['file']}: {row['reason']}", file=sys.stderr)
+    for row in rows:
+        if "explanation" in row:
+            print(f"explanation: {row['explanation']}", file=sys.stderr)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:

@@ -1,4 +1,4 @@
-"""The few things that differ per Keras backend: deterministic ops and the device's name.
+"""The few things that differ per Keras backend: deterministic ops, the device's name, a gradient.
 
 Model and training code stays backend-agnostic; this module is the one place that names a
 framework, and imports it only when that framework is the backend in use.
@@ -56,3 +56,31 @@ def device_name() -> str:
     except Exception:  # noqa: BLE001 - a device query must never stop a search
         pass
     return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+
+
+def input_gradient(function, inputs):
+    """The gradient of `function(inputs).sum()` with respect to `inputs` (a NumPy array), as NumPy:
+    what Grad-CAM needs, on whichever backend Keras runs."""
+    import keras
+    import numpy as np
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tensor = tf.convert_to_tensor(inputs)
+        with tf.GradientTape() as tape:
+            tape.watch(tensor)
+            total = tf.reduce_sum(function(tensor))
+        return tape.gradient(total, tensor).numpy()
+    if backend == "jax":
+        import jax
+
+        return np.asarray(jax.grad(lambda x: function(x).sum())(inputs))
+    if backend == "torch":
+        import torch
+
+        tensor = torch.tensor(inputs, requires_grad=True)
+        function(tensor).sum().backward()
+        return tensor.grad.detach().cpu().numpy()
+    raise NotImplementedError(f"no gradients on the {backend} backend")

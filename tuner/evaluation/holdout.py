@@ -68,8 +68,9 @@ def predict_probabilities(model, images: np.ndarray, rows: np.ndarray) -> np.nda
     return np.asarray(model.predict(batches, verbose=0), dtype=np.float64).ravel()
 
 
-def run_test(run: RunPaths, trial_id: str | None = None, data_dir: str | None = None) -> dict:
-    """Evaluate the chosen trial once on the test folder; writes metrics and predictions in the run."""
+def run_test(run: RunPaths, trial_id: str | None = None, data_dir: str | None = None, explain: int = 0) -> dict:
+    """Evaluate the chosen trial once on the test folder; writes metrics and predictions in the run.
+    With `explain` N, also the Grad-CAM pictures of its N most confident false positives and negatives."""
     from tuner.engine.hypermodels import load_trial_model
 
     trial = choose_trial(run, trial_id)
@@ -119,8 +120,40 @@ def run_test(run: RunPaths, trial_id: str | None = None, data_dir: str | None = 
     })
     with atomic_path(run.test_dir / "predictions.csv") as temporary:
         predictions.to_csv(temporary, index=False)
+    result["error_gallery"] = _error_gallery(run, model, dataset.images, test, test_probabilities, chosen.threshold,
+                                             explain) if explain else []
     write_json(run.test_dir / "metrics.json", result)
     with atomic_path(run.test_dir / "model.keras") as temporary:
         model.save(temporary)
     write_json(evaluations_path, evaluations)
     return result
+
+
+def _error_gallery(run: RunPaths, model, images: np.ndarray, test: pd.DataFrame, probabilities: np.ndarray,
+                   threshold: float, count: int) -> list[dict]:
+    """Grad-CAM pictures of the `count` most confident false positives and false negatives."""
+    import shutil
+
+    from tuner.data.layout import CLASS_NAMES
+    from tuner.evaluation.explain import explain_images
+
+    labels = test["label"].to_numpy()
+    called = probabilities >= threshold
+    false_positives = np.flatnonzero(called & (labels == 0))
+    false_negatives = np.flatnonzero(~called & (labels == 1))
+    most_confident_positives = false_positives[np.argsort(-probabilities[false_positives])][:count]
+    most_confident_negatives = false_negatives[np.argsort(probabilities[false_negatives])][:count]
+    chosen = [("false positive", index) for index in most_confident_positives]
+    chosen += [("false negative", index) for index in most_confident_negatives]
+    folder = run.test_dir / "errors"
+    shutil.rmtree(folder, ignore_errors=True)  # this run's gallery only
+    if not chosen:
+        return []
+    positions = np.array([index for _, index in chosen])
+    names = test["relpath"].to_numpy()[positions].tolist()
+    pictures = explain_images(model, np.asarray(images[test["row"].to_numpy()[positions]]), names, threshold, folder,
+                              truths=[CLASS_NAMES[int(labels[index])] for _, index in chosen],
+                              prefixes=[f"{'fp' if kind == 'false positive' else 'fn'}{rank:02d}-"
+                                        for rank, (kind, _) in enumerate(chosen)])
+    return [{"kind": kind, "file": name, "probability": float(probabilities[index]), "picture": str(picture)}
+            for (kind, index), name, picture in zip(chosen, names, pictures)]

@@ -31,8 +31,10 @@ def collect_images(paths: list[str]) -> list[Path]:
     return files
 
 
-def predict_files(run: RunPaths, paths: list[str], trial_id: str | None = None) -> tuple[list[dict], list[dict]]:
-    """(predictions, skipped): one row per readable image, one per file that is not a readable image."""
+def predict_files(run: RunPaths, paths: list[str], trial_id: str | None = None,
+                  explain_dir: Path | None = None) -> tuple[list[dict], list[dict]]:
+    """(predictions, skipped): one row per readable image, one per file that is not a readable image.
+    With `explain_dir`, each row also names its Grad-CAM picture there (`explanation`)."""
     from tuner.core.settings import settings_from_run
     from tuner.engine.hypermodels import load_trial_model
 
@@ -55,4 +57,10 @@ def predict_files(run: RunPaths, paths: list[str], trial_id: str | None = None) 
     rows = [{"file": str(file), "probability": float(p), "threshold": threshold,
              "label": CLASS_NAMES[int(p >= threshold)], "trial": trial.trial_id}
             for file, p in zip(readable, probabilities)]
+    if explain_dir is not None:
+        from tuner.evaluation.explain import explain_images
+
+        pictures = explain_images(model, batch, [str(file) for file in readable], threshold, explain_dir)
+        for row, picture in zip(rows, pictures):
+            row["explanation"] = str(picture)
     return rows, skipped
