@@ -1,4 +1,8 @@
-"""Shared fixtures: where ../shared is, and the repository root on sys.path."""
+"""Shared fixtures: where ../shared is; the repository root and tests/ on sys.path.
+
+The tests mirror the package (core/, data/, engine/, evaluation/, reporting/, search_spaces/), with the
+end-to-end command-line tests in cli/. Every subfolder imports `helpers` from this folder.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,20 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
+TESTS_DIR = Path(__file__).resolve().parent
+REPO_ROOT = TESTS_DIR.parent
+SHARED_DIR = REPO_ROOT.parent / "shared"
 
-# `pytest` (not only `python -m pytest`) must find cli.py and tuner/ at the repository root.
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+# `pytest` (not only `python -m pytest`) must find cli.py and tuner/ at the repository root, and every
+# test folder must find helpers.py here.
+for path in (REPO_ROOT, TESTS_DIR):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "real_data: reads the real data set in ../shared (skipped when absent, fails on CI)")
+    config.addinivalue_line("markers",
+                            "real_data: reads the real data set in ../shared (skipped when absent, fails on CI)")
 
 
 @pytest.fixture(scope="session")

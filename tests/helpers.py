@@ -1,7 +1,10 @@
-"""Small generated chest X-ray folders for the data-layer tests (Pillow, in tmp_path)."""
+"""What tests in several folders share: the repository's paths, small generated chest X-ray folders
+(Pillow, in tmp_path), the `data` command in-process, and small model helpers for the search spaces.
+"""
 
 from __future__ import annotations
 
+import json
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +16,8 @@ import cli
 from tuner.core.settings import DataSettings
 from tuner.data.dataset import Dataset, load_dataset
 
+REPO_ROOT = Path(__file__).resolve().parents[1]  # cli.py, tuner/, notebooks/
+SHARED_DIR = REPO_ROOT.parent / "shared"  # the real data and weights, read-only
 SMALL_SIZE = 32  # the smallest --image-size allowed: fastest decoding
 
 
@@ -107,3 +112,50 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int]] | None:
         return None
     return {path.relative_to(folder).as_posix(): (path.stat().st_size, path.stat().st_mtime_ns)
             for path in sorted(folder.rglob("*"))}
+
+
+def json_summary(capsys, *args) -> dict:
+    """`data ARGS --format json` in-process; it must succeed, and the whole of stdout is one JSON object."""
+    code, out, err = run_cli(capsys, "data", *args, "--format", "json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def sides_by_path(dataset: Dataset) -> dict[str, str]:
+    return dict(zip(dataset.records["relpath"], dataset.records["side"]))
+
+
+def pixels(dataset: Dataset, relpath: str) -> np.ndarray:
+    row = dataset.records.set_index("relpath").loc[relpath, "row"]
+    return np.asarray(dataset.images[int(row)])
+
+
+# --- search spaces ---------------------------------------------------------------------------
+
+
+def layers_of(model, layer_type: type) -> list:
+    return [layer for layer in model.layers if isinstance(layer, layer_type)]
+
+
+def fixed_hp(space_class: type, values: dict):
+    """Keras Tuner hyperparameters of `space_class`, set to `values`."""
+    import keras_tuner
+
+    hp = keras_tuner.HyperParameters()
+    space_class.declare(hp)
+    hp.values = dict(values)
+    return hp
+
+
+# --- trial records ---------------------------------------------------------------------------
+
+
+def trial_row(trial_id, rank, recall, specificity=0.9, reachable=True, stage="search", parent=None,
+              status="completed") -> dict:
+    """One row of a run's trials.json."""
+    return {"trial_id": trial_id, "rank": rank, "status": status, "recall": recall, "specificity": specificity,
+            "reachable": reachable, "stage": stage, "parent_trial": parent, "precision": 0.95, "threshold": 0.5,
+            "roc_auc": 0.99, "pr_auc": 0.99, "accuracy": 0.95, "score": 1 + recall, "epochs": 3, "initial_epoch": 0,
+            "best_epoch": 3, "seconds": 12.0, "hyperparameters": {"units": 32}}
+
+

@@ -22,7 +22,8 @@ REPO = Path(cli.__file__).resolve().parent
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    return make_synthetic_dataset(tmp_path_factory.mktemp("data") / "chest_xray", patients_per_class={"train": 16, "test": 5})
+    return make_synthetic_dataset(tmp_path_factory.mktemp("data") / "chest_xray",
+                                  patients_per_class={"train": 16, "test": 5})
 
 
 def search_args(data: Path, results: Path, cache: Path, run: str = "r", *extra: str) -> list[str]:
@@ -62,7 +63,10 @@ def test_killed_search_resumes_to_the_same_trials(data, tmp_path, uninterrupted)
     results, cache = tmp_path / "results", tmp_path / "cache"
     run = RunPaths(results / "r")
     args = search_args(data, results, cache)
-    records = lambda: len(list(run.trial_records.glob("*.json"))) if run.trial_records.is_dir() else 0
+
+    def records() -> int:
+        return len(list(run.trial_records.glob("*.json"))) if run.trial_records.is_dir() else 0
+
     kill_points = [
         lambda: run.settings.is_file(),  # before any trial ends (data loading, first trial)
         lambda: records() >= 2,  # between trials

@@ -20,7 +20,8 @@ REPO = Path(cli.__file__).resolve().parent
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    return make_synthetic_dataset(tmp_path_factory.mktemp("data") / "chest_xray", patients_per_class={"train": 14, "test": 4})
+    return make_synthetic_dataset(tmp_path_factory.mktemp("data") / "chest_xray",
+                                  patients_per_class={"train": 14, "test": 4})
 
 
 def search_argv(data: Path, results: Path) -> list[str]:

@@ -15,7 +15,8 @@ from tuner.demo import make_synthetic_dataset
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    return make_synthetic_dataset(tmp_path_factory.mktemp("data") / "chest_xray", patients_per_class={"train": 16, "test": 5})
+    return make_synthetic_dataset(tmp_path_factory.mktemp("data") / "chest_xray",
+                                  patients_per_class={"train": 16, "test": 5})
 
 
 def trial_table(run: RunPaths) -> list[tuple]:
@@ -38,7 +39,8 @@ def test_two_runs_of_the_same_command_give_identical_trial_tables(data, tmp_path
 
     assert cli.main(["search", "--from-run", "first", "--run", "again", "--results-dir", str(tmp_path), "--quiet"]) == 0
     assert trial_table(RunPaths(tmp_path / "again")) == first
-    stored = {k: v for k, v in json.loads((tmp_path / "again" / "settings.json").read_text()).items() if k != "run_name"}
+    stored = {k: v for k, v in json.loads((tmp_path / "again" / "settings.json").read_text()).items()
+              if k != "run_name"}
     assert stored == {k: v for k, v in json.loads((tmp_path / "first" / "settings.json").read_text()).items()
                       if k != "run_name"}
 
@@ -48,7 +50,10 @@ def test_another_seed_samples_other_trials(data, tmp_path):
               "--results-dir", str(tmp_path), "--cache-dir", str(tmp_path / "cache"), "--quiet"]
     assert cli.main([*common, "--run", "a", "--seed", "1"]) == 0
     assert cli.main([*common, "--run", "b", "--seed", "2"]) == 0
-    hps = lambda run: [t["hyperparameters"] for t in json.loads((tmp_path / run / "trials.json").read_text())]
+
+    def hps(run: str) -> list[dict]:
+        return [t["hyperparameters"] for t in json.loads((tmp_path / run / "trials.json").read_text())]
+
     assert hps("a") != hps("b")
 
 

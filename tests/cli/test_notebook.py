@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from helpers import REPO_ROOT
+
+from tuner.demo import make_synthetic_dataset
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
-from tuner.demo import make_synthetic_dataset
-
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "colab.ipynb"
+NOTEBOOK = REPO_ROOT / "notebooks" / "colab.ipynb"
 
 
 def test_notebook_is_committed_with_outputs_cleared():

@@ -17,7 +17,8 @@ from tuner.demo import make_synthetic_dataset
 
 @pytest.fixture(scope="module")
 def synthetic_data(tmp_path_factory) -> Path:
-    return make_synthetic_dataset(tmp_path_factory.mktemp("data") / "chest_xray", patients_per_class={"train": 25, "test": 8})
+    return make_synthetic_dataset(tmp_path_factory.mktemp("data") / "chest_xray",
+                                  patients_per_class={"train": 25, "test": 8})
 
 
 @pytest.fixture(scope="module")

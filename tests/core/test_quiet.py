@@ -1,0 +1,21 @@
+"""Native libraries' lines (TensorFlow's C++ logging) stay off the command line's stderr."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from helpers import REPO_ROOT
+
+
+def test_native_library_lines_stay_off_stderr(tmp_path):
+    """A refusal after TensorFlow has loaded is still one line, without TF_CPP_MIN_LOG_LEVEL."""
+    (tmp_path / "NOT_HDF5.h5").write_text("not hdf5")
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    completed = subprocess.run([sys.executable, "cli.py", "search", "--space", "mobilenet_head", "--weights",
+                                str(tmp_path / "NOT_HDF5.h5")], cwd=REPO_ROOT, env=env,
+                               capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 2
+    assert completed.stderr.splitlines() == [f"error: weights file {tmp_path / 'NOT_HDF5.h5'} is not an HDF5 file "
+                                             "(expected Keras .h5 weights)"]

@@ -1,0 +1,31 @@
+"""The ranked trial table as a terminal shows it."""
+
+from __future__ import annotations
+
+import json
+
+from helpers import trial_row as trial
+from rich.console import Console
+
+from tuner.core.runs import RunPaths
+from tuner.reporting.tables import print_report
+
+
+def test_the_ranked_table_fits_80_columns(tmp_path):
+    run = RunPaths(tmp_path / "run")
+    run.directory.mkdir()
+    run.settings.write_text(json.dumps({"space": "mobilenet_head", "precision_floor": 0.9, "recall_target": 0.98,
+                                        "image_size": 224, "seed": 0}))
+    worst = [trial("0012-ft", 1, 0.98, stage="finetune", parent="0012"), trial("0012", 2, 1.0),
+             {**trial("0029", 3, 0.5, reachable=False), "threshold": 6.4e-08, "seconds": 1234.0, "epochs": 10},
+             {**trial("0030", None, 0.0, status="failed"), "message": "ResourceExhaustedError: out of memory"}]
+    run.trials_json.write_text(json.dumps(worst))
+    console = Console(width=80, record=True)
+    print_report(run, None, console)
+    text = console.export_text()
+    table = [line for line in text.splitlines() if line[:1] in "┏┃┡│└"]
+    assert table and all(len(line) <= 80 for line in table)
+    assert "…" not in "\n".join(table)
+    for header in ("recall", "spec.", "prec.", "thr.", "AUC", "epochs", "time", "status"):
+        assert header in table[1]
+    assert "trial 0030 failed: ResourceExhaustedError: out of memory" in text

@@ -1,0 +1,109 @@
+"""The mobilenet_head space: the frozen backbone, the head, the joined model, and the fine-tuning stage's
+model (it starts from exactly the searched model and trains only the top).
+
+CPU only and small: images of 32-64 px and random-initialised MobileNetV2.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from helpers import fixed_hp
+
+import search_spaces
+from search_spaces import load_reference
+from search_spaces.mobilenet_head import FINETUNE_FROM, MobileNetHead
+from tuner.engine.hypermodels import trial_hyperparameters
+
+
+def test_fine_tuning_starts_from_the_searched_model():
+    keras.utils.set_random_seed(3)
+    space = MobileNetHead(32, weights=None)
+    hp = trial_hyperparameters(space, {"hidden_layers": 2, "units_1": 32, "units_2": 32})
+    head = space.build_head(hp)
+    # Move the head off its initial weights, so that copying them shows.
+    head.set_weights([weight + np.float32(0.05) for weight in head.get_weights()])
+    searched = space.full_model(head)
+    model = space.finetune_model(hp)
+    images = np.random.default_rng(0).integers(0, 256, (6, 32, 32, 3)).astype(np.float32)
+    before_copy = model.predict(images, verbose=0)
+    space.copy_head_weights(head, model)
+    expected = searched.predict(images, verbose=0)
+    # Equal up to the float16 rounding of the cached features that the searched model keeps.
+    np.testing.assert_allclose(model.predict(images, verbose=0), expected, atol=2e-3)
+    assert not np.allclose(before_copy, expected, atol=2e-3)
+
+
+def test_only_the_top_blocks_train_and_batch_norm_stays_frozen():
+    space = MobileNetHead(32, weights=None)
+    model = space.finetune_model(trial_hyperparameters(space, {}))
+    mobilenet = model.get_layer("mobilenet_v2")
+    names = [layer.name for layer in mobilenet.layers]
+    first = names.index(FINETUNE_FROM)
+    for index, layer in enumerate(mobilenet.layers):
+        is_batch_norm = isinstance(layer, keras.layers.BatchNormalization)
+        assert layer.trainable == (index >= first and not is_batch_norm), layer.name
+    trainable = sum(int(np.prod(weight.shape)) for weight in mobilenet.trainable_weights)
+    assert 1_000_000 < trainable < 2_000_000  # blocks 13-16 and Conv_1, without their BatchNorms
+
+
+def test_augmentation_acts_in_training_only():
+    space = MobileNetHead(32, weights=None)
+    augmentation = space.finetune_model(trial_hyperparameters(space, {})).get_layer("augmentation")
+    images = np.random.default_rng(1).integers(0, 256, (4, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(augmentation(images, training=False)), images)
+    changed = keras.ops.convert_to_numpy(augmentation(images, training=True))
+    assert changed.shape == images.shape and not np.allclose(changed, images)
+
+
+# --- mobilenet_head ---------------------------------------------------------------------
+
+
+def test_rescaling_equals_mobilenet_v2_preprocess_input():
+    pixels = np.random.default_rng(1).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
+    pixels[0, 0, 0] = [0.0, 127.5, 255.0]  # the ends and the middle
+    rescaled = keras.layers.Rescaling(1 / 127.5, offset=-1)(pixels)
+    expected = keras.applications.mobilenet_v2.preprocess_input(pixels.copy())
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(rescaled), expected, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(rescaled[0, 0, 0], [-1.0, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("image_size", [33, 64])
+def test_feature_shape_is_the_backbone_output_shape(image_size):
+    space = MobileNetHead(image_size, weights=None)
+    backbone = space.backbone()
+    assert backbone.output.shape[1:] == space.feature_shape
+    assert not backbone.trainable_weights
+    assert isinstance(backbone.layers[1], keras.layers.Rescaling)
+    assert space.backbone() is backbone  # built once
+
+
+def test_end_to_end_build_trains_only_the_head():
+    space = MobileNetHead(32, weights=None, use_feature_cache=False)
+    hp = fixed_hp(MobileNetHead, load_reference(
+        search_spaces.REFERENCE_DIR / "mobilenet_head_transfer_1.json"
+    )["hyperparameters"].values)
+    model = space.build(hp)
+    assert model.input.shape == (None, 32, 32, 3) and model.output.shape == (None, 1)
+    head_only = MobileNetHead(32, weights=None).build(hp)
+    assert len(model.trainable_weights) == len(head_only.trainable_weights) == 6
+
+
+def test_full_model_joins_backbone_and_head_and_loads_in_safe_mode(tmp_path):
+    space = MobileNetHead(32, weights=None)
+    reference = load_reference(search_spaces.REFERENCE_DIR / "mobilenet_head_transfer_5.json")
+    head = space.build(reference["hyperparameters"])
+    images = np.random.default_rng(2).uniform(0, 255, (3, 32, 32, 3)).astype("float32")
+    features = space.backbone().predict(images, verbose=0)
+    head.fit(features, np.array([0.0, 1.0, 1.0]), epochs=1, verbose=0)  # weights off their init
+
+    model = space.full_model(head)
+    expected = head.predict(features, verbose=0)
+    np.testing.assert_allclose(model.predict(images, verbose=0), expected, atol=1e-5)
+    assert model.layers[-1] is head  # shared, not copied
+
+    path = tmp_path / "full.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(loaded.predict(images, verbose=0), expected, atol=1e-5)
