@@ -153,7 +153,7 @@ def _error_gallery(run: RunPaths, model, images: np.ndarray, test: pd.DataFrame,
     names = test["relpath"].to_numpy()[positions].tolist()
     pictures = explain_images(model, np.asarray(images[test["row"].to_numpy()[positions]]), names, threshold, folder,
                               truths=[CLASS_NAMES[int(labels[index])] for _, index in chosen],
-                              prefixes=[f"{'fp' if kind == 'false positive' else 'fn'}{rank:02d}-"
-                                        for rank, (kind, _) in enumerate(chosen)])
+                              prefixes=[f"fp{rank:02d}-" for rank in range(len(most_confident_positives))]
+                              + [f"fn{rank:02d}-" for rank in range(len(most_confident_negatives))])
     return [{"kind": kind, "file": name, "probability": float(probabilities[index]), "picture": str(picture)}
             for (kind, index), name, picture in zip(chosen, names, pictures)]
