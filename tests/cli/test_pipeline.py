@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 import cli
 from tuner.core.runs import RunPaths
 from tuner.demo import make_synthetic_dataset
+from tuner.evaluation.statistics import METRIC_NAMES, REFERENCE_RESULTS
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +135,26 @@ def test_predict_on_a_folder_lists_what_it_skips(finished_run, synthetic_data, t
     assert all(header in table for header in ("file", "probability", "threshold", "label", "trial"))
 
 
+def test_the_test_card_shows_the_reference_figures_from_one_place(finished_run, capsys, monkeypatch):
+    """The reference column of `test`'s card and the reference in test/metrics.json are REFERENCE_RESULTS:
+    changed there, both change."""
+    results, _ = finished_run
+    monkeypatch.setitem(REFERENCE_RESULTS, "accuracy", 0.87)
+    monkeypatch.setitem(REFERENCE_RESULTS, "recall", 0.99)
+    capsys.readouterr()
+    assert cli.main(["test", "--results-dir", str(results)]) == 0
+    card = capsys.readouterr().out
+    assert json.loads((RunPaths(results / "tiny").test_dir / "metrics.json").read_text())["reference"] == \
+        REFERENCE_RESULTS
+    header = next(line for line in card.splitlines() if "always PNEUMONIA" in line)
+    assert [cell.strip() for cell in header.strip("┃").split("┃")][-1] == "reference"
+    rows = {cells[0]: cells for cells in ([cell.strip() for cell in line.strip("│").split("│")]
+                                          for line in card.splitlines() if line.startswith("│"))}
+    for name in METRIC_NAMES:
+        expected = f"{REFERENCE_RESULTS[name]:.2f}" if name in REFERENCE_RESULTS else "-"
+        assert rows[name][-1] == expected, (name, rows[name])
+
+
 def test_mobilenet_head_search_then_fine_tuning(synthetic_data, tmp_path, capsys):
     results = tmp_path / "results"
     code = cli.main(["search", "--space", "mobilenet_head", "--weights", "none", "--data", str(synthetic_data),
@@ -144,6 +166,10 @@ def test_mobilenet_head_search_then_fine_tuning(synthetic_data, tmp_path, capsys
     searched = [trial for trial in trials if trial["stage"] != "finetune"]
     finetuned = [trial for trial in trials if trial["stage"] == "finetune"]
     assert searched and all(trial["status"] == "completed" and trial["cached_features"] for trial in searched)
+    for trial in [*searched, *finetuned]:  # every trial trained and was scored: none failed or was skipped
+        assert isinstance(trial["score"], float) and math.isfinite(trial["score"]), trial
+        assert all(0.0 <= trial[metric] <= 1.0 for metric in ("recall", "precision", "threshold", "pr_auc")), trial
+    assert sorted(trial["rank"] for trial in trials) == list(range(1, len(trials) + 1))
     # One fine-tuning record, of the best searched trial, on images, with its weights and operating point.
     assert len(finetuned) == 1
     parent = min(searched, key=lambda trial: trial["rank"])

@@ -195,45 +195,69 @@ def snapshot(folder: Path) -> dict:
     return {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
 
 
+# Each case's whole stderr: $TMP is the test's folder, $RESULTS the finished run's results folder,
+# $PROGRAM the program as typed.
 @pytest.mark.parametrize("case, expected", [
-    (["search", "--space", "resnet"], "unknown space 'resnet'"),
-    (["search", "--space", "cnn_depth", "--precision-floor", "1.0"], "--precision-floor 1.0 is outside (0, 1)"),
-    (["search", "--space", "cnn_depth", "--precision-floor", "0"], "--precision-floor 0.0 is outside (0, 1)"),
+    (["search", "--space", "resnet"],
+     "unknown space 'resnet': choose one of cnn_depth, mobilenet_head (see `$PROGRAM spaces`)"),
+    (["search", "--space", "cnn_depth", "--precision-floor", "1.0"],
+     "--precision-floor 1.0 is outside (0, 1): use e.g. 0.90"),
+    (["search", "--space", "cnn_depth", "--precision-floor", "0"],
+     "--precision-floor 0.0 is outside (0, 1): use e.g. 0.90"),
     (["search", "--space", "cnn_depth", "--max-epochs", "0"], "--max-epochs 0 must be at least 1"),
-    (["search", "--space", "cnn_depth", "--factor", "1"], "--factor 1 must be at least 2"),
-    (["search", "--space", "cnn_depth", "--image-size", "31"], "--image-size 31 is too small"),
-    (["search", "--space", "cnn_depth", "--run", "../escape"], "run name '../escape' is not allowed"),
-    (["search", "--space", "mobilenet_head", "--weights", "MISSING.h5"], "MISSING.h5"),
-    (["search", "--space", "mobilenet_head", "--weights", "NOT_HDF5.h5"], "HDF5"),
-    (["report", "--run", "nosuchrun"], "no run 'nosuchrun'"),
-    (["test", "--run", "nosuchrun"], "no run 'nosuchrun'"),
-    (["predict", "NOT_AN_IMAGE.jpeg"], "none of the 1 file(s) is a readable image"),
-    (["search", "--space", "cnn_depth", "--recall-target", "1.5"], "--recall-target 1.5 is outside (0, 1]"),
-    (["search", "--space", "cnn_depth", "--prevalence", "0"], "--prevalence 0.0 is outside (0, 1)"),
-    (["search", "--space", "mobilenet_head", "--finetune-epochs", "-1"], "--finetune-epochs -1 must be 0"),
-    (["search", "--space", "cnn_depth", "--precison-floor", "0.9"], "did you mean --precision-floor?"),
-    (["report", "--form", "csv"], "unrecognized arguments: --form csv; did you mean --format?"),
-    (["search", "--space", "cnn_depth", "--time-budget", "45"], "'45' is not a duration: use e.g. 45m"),
-    (["predict", "MISSING.jpeg"], "not found"),
-    (["test", "--data", "EMPTY_DIR"], "has no train/ folder"),
-    (["test", "--data", "OTHER_DATA"], "(or its split) is not what run 'r' was searched on"),
+    (["search", "--space", "cnn_depth", "--factor", "1"],
+     "--factor 1 must be at least 2 (Hyperband keeps 1/factor of the trials)"),
+    (["search", "--space", "cnn_depth", "--image-size", "31"],
+     "--image-size 31 is too small: use 32 or more (default 224)"),
+    (["search", "--space", "cnn_depth", "--run", "../escape"],
+     "run name '../escape' is not allowed: use letters, digits, '-', '_' and '.' only"),
+    (["search", "--space", "mobilenet_head", "--weights", "MISSING.h5"],
+     "weights file $TMP/MISSING.h5 not found: pass the path of a MobileNetV2 .h5 weights file, --weights imagenet "
+     "or --weights none"),
+    (["search", "--space", "mobilenet_head", "--weights", "NOT_HDF5.h5"],
+     "weights file $TMP/NOT_HDF5.h5 is not an HDF5 file (expected Keras .h5 weights)"),
+    (["report", "--run", "nosuchrun"], "no run 'nosuchrun' in $RESULTS (runs: r): check --run and --results-dir"),
+    (["test", "--run", "nosuchrun"], "no run 'nosuchrun' in $RESULTS (runs: r): check --run and --results-dir"),
+    (["predict", "NOT_AN_IMAGE.jpeg"],
+     "none of the 1 file(s) is a readable image (.jpeg, .jpg or .png expected)"),
+    (["search", "--space", "cnn_depth", "--recall-target", "1.5"],
+     "--recall-target 1.5 is outside (0, 1]: use e.g. 0.98"),
+    (["search", "--space", "cnn_depth", "--prevalence", "0"],
+     "--prevalence 0.0 is outside (0, 1): the share of PNEUMONIA where the model will be used, e.g. 0.5"),
+    (["search", "--space", "mobilenet_head", "--finetune-epochs", "-1"],
+     "--finetune-epochs -1 must be 0 (no fine-tuning) or more"),
+    (["search", "--space", "cnn_depth", "--precison-floor", "0.9"],
+     "unrecognized arguments: --precison-floor 0.9; did you mean --precision-floor? (see `$PROGRAM search --help`)"),
+    (["report", "--form", "csv"],
+     "unrecognized arguments: --form csv; did you mean --format? (see `$PROGRAM report --help`)"),
+    (["search", "--space", "cnn_depth", "--time-budget", "45"],
+     "argument --time-budget: '45' is not a duration: use e.g. 45m, 2h, 1h30m or 90s (see `$PROGRAM search --help`)"),
+    (["predict", "MISSING.jpeg"], "$TMP/x.jpeg not found: pass image files or folders of images"),
+    (["test", "--data", "EMPTY_DIR"],
+     "$TMP/EMPTY_DIR has no train/ folder: expected $TMP/EMPTY_DIR/train/{NORMAL,PNEUMONIA} and "
+     "$TMP/EMPTY_DIR/test/{NORMAL,PNEUMONIA} (the Kaggle labeled-chest-xray-images layout)"),
+    (["test", "--data", "OTHER_DATA"],
+     "the data in $TMP/OTHER_DATA (or its split) is not what run 'r' was searched on (changed: train, validation, "
+     "test): pass --data DIR to the original data"),
 ])
 def test_bad_input_is_one_line_exit_2_and_changes_nothing(case, expected, finished, data, tmp_path, capsys):
     (tmp_path / "NOT_HDF5.h5").write_text("not hdf5")
     (tmp_path / "NOT_AN_IMAGE.jpeg").write_text("not an image")
     (tmp_path / "EMPTY_DIR").mkdir()
-    other = make_synthetic_dataset(tmp_path / "OTHER_DATA", seed=1, patients_per_class={"train": 16, "test": 5})
+    if "OTHER_DATA" in case:
+        make_synthetic_dataset(tmp_path / "OTHER_DATA", seed=1, patients_per_class={"train": 16, "test": 5})
     replacements = {"MISSING.h5": str(tmp_path / "MISSING.h5"), "NOT_HDF5.h5": str(tmp_path / "NOT_HDF5.h5"),
                     "NOT_AN_IMAGE.jpeg": str(tmp_path / "NOT_AN_IMAGE.jpeg"), "MISSING.jpeg": str(tmp_path / "x.jpeg"),
-                    "EMPTY_DIR": str(tmp_path / "EMPTY_DIR"), "OTHER_DATA": str(other)}
+                    "EMPTY_DIR": str(tmp_path / "EMPTY_DIR"), "OTHER_DATA": str(tmp_path / "OTHER_DATA")}
     argv = [replacements.get(arg, arg) for arg in case] + ["--results-dir", str(finished)]
     if argv[0] == "search":
         argv += ["--data", str(data), "--cache-dir", str(tmp_path / "cache"), "--quiet"]
     before = snapshot(finished)
     capsys.readouterr()
     assert cli.main(argv) == 2
-    err = capsys.readouterr().err
-    assert expected in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    message = (expected.replace("$TMP", str(tmp_path)).replace("$RESULTS", str(finished))
+               .replace("$PROGRAM", cli.program_name()))
+    assert capsys.readouterr().err == f"error: {message}\n"
     assert snapshot(finished) == before
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from search_spaces.mobilenet_head import MobileNetHead
 from tuner.core.settings import DataSettings
+from tuner.data import features as features_module
 from tuner.data.dataset import load_dataset
 from tuner.data.features import feature_cache_dir, load_features
 from tuner.demo import make_synthetic_dataset
@@ -47,15 +48,32 @@ def test_features_are_computed_once_then_reused(dataset, weights, tmp_path):
     np.testing.assert_allclose(second.features[rows[:4]], expected, rtol=2**-11 + 1e-4, atol=1e-4)
 
 
-def test_any_change_of_key_gives_another_cache(dataset, tmp_path):
+KEY_CHANGES = {  # each a change of one part of the cache's key: (image array, weights id, image size, backend)
+    "images rebuilt": lambda array: (array.with_name("images-other.npy"), "w1", IMAGE_SIZE, "tensorflow"),
+    "other weights": lambda array: (array, "w2", IMAGE_SIZE, "tensorflow"),
+    "other image size": lambda array: (array, "w1", 96, "tensorflow"),
+    "other backend": lambda array: (array, "w1", IMAGE_SIZE, "jax"),
+}
+
+
+@pytest.mark.parametrize("change", [*KEY_CHANGES, "other storage dtype"])
+def test_any_change_of_key_gives_another_cache(dataset, tmp_path, monkeypatch, change):
     array = Path(dataset.images.filename)
     base = feature_cache_dir(tmp_path, array, "w1", IMAGE_SIZE, "tensorflow")
-    assert base == feature_cache_dir(tmp_path, array, "w1", IMAGE_SIZE, "tensorflow")
-    others = {feature_cache_dir(tmp_path, array.with_name("images-other.npy"), "w1", IMAGE_SIZE, "tensorflow"),
-              feature_cache_dir(tmp_path, array, "w2", IMAGE_SIZE, "tensorflow"),
-              feature_cache_dir(tmp_path, array, "w1", 96, "tensorflow"),
-              feature_cache_dir(tmp_path, array, "w1", IMAGE_SIZE, "jax")}
-    assert base not in others and len(others) == 4
+    assert feature_cache_dir(tmp_path, array, "w1", IMAGE_SIZE, "tensorflow") == base  # a key, not a random name
+    if change == "other storage dtype":
+        monkeypatch.setattr(features_module, "FEATURE_DTYPE", np.float32)
+        changed = feature_cache_dir(tmp_path, array, "w1", IMAGE_SIZE, "tensorflow")
+    else:
+        changed = feature_cache_dir(tmp_path, *KEY_CHANGES[change](array))
+    assert changed != base
+    assert changed.parent == base.parent == tmp_path / "features"  # in the cache folder given, side by side
+
+
+def test_the_changed_keys_give_distinct_caches(dataset, tmp_path):
+    array = Path(dataset.images.filename)
+    directories = {feature_cache_dir(tmp_path, *make_key(array)) for make_key in KEY_CHANGES.values()}
+    assert len(directories) == len(KEY_CHANGES)
 
 
 @pytest.mark.parametrize("pooling", ["flatten", "global_average"])
