@@ -15,10 +15,12 @@ from tuner.core.runs import RunPaths
 from tuner.core.settings import stored_settings
 from tuner.engine.records import best_trial, read_trials_table
 from tuner.reporting.plots import plot_search, plot_test
-from tuner.reporting.tables import report_records, rule_text
+from tuner.reporting.tables import JSON_FIELDS, report_records, rule_text
 
-TRIAL_COLUMNS = ("rank", "trial_id", "stage", "status", "score", "recall", "specificity", "precision", "threshold",
-                 "roc_auc", "pr_auc", "accuracy", "epochs", "best_epoch", "seconds", "bracket", "round")
+# The export's columns (tables.JSON_FIELDS), the hyperparameters each in a column of its own, the reason of a
+# failure in the report's text.
+TRIAL_COLUMNS = tuple(field for field in JSON_FIELDS if field not in ("hyperparameters", "message"))
+TEXT_COLUMNS = ("trial_id", "stage", "status", "parent_trial", "worker")
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1em; color: #222; }
@@ -90,14 +92,14 @@ def _trials_section(run: RunPaths, settings: dict) -> str:
     rows = report_records(run, None)
     chosen = best_trial(read_trials_table(run), settings["recall_target"])
     names = sorted({name for row in rows for name in row["hyperparameters"]})
-    header = "".join(f'<th class="text">{_text(c)}</th>' if c in ("trial_id", "stage", "status") else
+    header = "".join(f'<th class="text">{_text(c)}</th>' if c in TEXT_COLUMNS else
                      f"<th>{_text(c)}</th>" for c in TRIAL_COLUMNS)
     header += "".join(f'<th class="text">{_text(name)}</th>' for name in names)
     lines = []
     for row in rows:
         style = "failed" if row["status"] != "completed" else ("chosen" if chosen and
                                                               row["trial_id"] == chosen.trial_id else "")
-        cells = "".join(_cell(row.get(column), column in ("trial_id", "stage", "status")) for column in TRIAL_COLUMNS)
+        cells = "".join(_cell(row.get(column), column in TEXT_COLUMNS) for column in TRIAL_COLUMNS)
         cells += "".join(_cell(row["hyperparameters"].get(name), True) for name in names)
         lines.append(f'<tr class="{style}">{cells}</tr>')
     what = (f"The chosen model is trial <b>{_text(chosen.trial_id)}</b> (highlighted)." if chosen
