@@ -72,8 +72,6 @@ def test_a_malformed_oracle_address_is_refused(oracle):
         Distribution.parse("chief", oracle, None)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="package bug: str.isdigit() accepts '²', which int() refuses: a ValueError, no ToolkitError")
 def test_a_port_of_digits_int_cannot_read_is_refused():
     with pytest.raises(ToolkitError):
         Distribution.parse("chief", "host:²", None)

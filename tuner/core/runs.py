@@ -24,12 +24,12 @@ from tuner.core.atomic import read_json
 from tuner.core.errors import ToolkitError, command
 from tuner.core.locks import LockHeld, file_lock
 
-RUN_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+RUN_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
 
 def check_run_name(name: str) -> str:
     """Letters, digits, '-', '_' and '.' only, so that no run name can leave the results folder."""
-    if not RUN_NAME.match(name) or name in (".", ".."):
+    if not RUN_NAME.fullmatch(name) or name in (".", ".."):
         raise ToolkitError(f"run name {name!r} is not allowed: use letters, digits, '-', '_' and '.' only")
     return name
 

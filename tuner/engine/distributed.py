@@ -41,7 +41,7 @@ class Distribution:
         if not oracle:
             raise ToolkitError(f"--role {role} needs --oracle HOST:PORT (the chief's address)")
         host, _, port = oracle.rpartition(":")
-        if not port.isdigit() or not 0 < int(port) < 65536:
+        if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
             raise ToolkitError(f"--oracle {oracle!r} is not HOST:PORT: use e.g. 127.0.0.1:8000")
         if role == "worker":
             worker_id = check_run_name(worker_id or f"worker-{socket.gethostname()}-{os.getpid()}")

@@ -135,6 +135,12 @@ class FixedConfiguration(RecordedTrials, keras_tuner.RandomSearch):
 
 
 def make_tuner(context: TrialContext, hypermodel) -> RecordedTrials:
+    """Our Hyperband (or, for `train`, one fixed point) over `hypermodel`.
+
+    Keras Tuner takes seed 0 (the default --seed) as "none" and draws its oracle's seed from Python's
+    `random`: reproducible only because `search.py` seeds every generator (keras.utils.set_random_seed)
+    just before. Passing another seed would change every run's trials, so it stays as it is.
+    """
     settings, run = context.settings, context.run
     common = dict(hypermodel=hypermodel, objective=keras_tuner.Objective(OBJECTIVE, direction="max"),
                   seed=settings.data.seed, directory=str(run.directory), project_name=run.keras_tuner.name,
