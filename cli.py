@@ -57,11 +57,12 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", metavar="DIR", help="data folder (else $XRAY_TUNER_DATA, else ./data/chest_xray)")
-    parser.add_argument("--image-size", type=int, default=224, metavar="N",
-                        help="square image size in pixels (default 224)")
-    parser.add_argument("--val-fraction", type=float, default=0.2, metavar="F",
-                        help="validation share of train/ (default 0.2)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split, sampling and training (default 0)")
+    parser.add_argument("--image-size", type=int, default=_default("image_size"), metavar="N",
+                        help="square image size in pixels (default %(default)s)")
+    parser.add_argument("--val-fraction", type=float, default=_default("val_fraction"), metavar="F",
+                        help="validation share of train/ (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=_default("seed"),
+                        help="seed of the split, sampling and training (default %(default)s)")
     parser.add_argument("--limit", type=int, metavar="N",
                         help="at most N images per class in each split, for quick runs")
     parser.add_argument("--cache-dir", metavar="DIR",
@@ -141,22 +142,26 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of `search` and `train`: data, run, objective, Hyperband and training settings."""
     _add_data_arguments(parser)
     _add_run_arguments(parser)
-    parser.add_argument("--precision-floor", type=float, default=0.90, metavar="P",
-                        help="validation precision a threshold must keep (default 0.90)")
-    parser.add_argument("--recall-target", type=float, default=0.98, metavar="R",
-                        help="recall the threshold aims at; above it, specificity counts (default 0.98; 1 = the "
-                             "highest recall the floor allows)")
+    parser.add_argument("--precision-floor", type=float, default=_default("precision_floor"), metavar="P",
+                        help="validation precision a threshold must keep (default %(default)s)")
+    parser.add_argument("--recall-target", type=float, default=_default("recall_target"), metavar="R",
+                        help="recall the threshold aims at; above it, specificity counts (default %(default)s; "
+                             "1 = the highest recall the floor allows)")
     parser.add_argument("--prevalence", type=float, metavar="P",
                         help="share of PNEUMONIA where the model will be used: the floor applies to the precision "
                              "there (default: the validation split's own)")
     parser.add_argument("--finetune-epochs", type=int, metavar="N",
                         help="mobilenet_head: epochs of fine-tuning the best head with MobileNetV2's top blocks on "
-                             "augmented images after the search (default 3; 0 = none)")
-    parser.add_argument("--max-epochs", type=int, default=10, help="Hyperband's most epochs per model (default 10)")
-    parser.add_argument("--factor", type=int, default=3, help="Hyperband's reduction factor (default 3)")
-    parser.add_argument("--hyperband-iterations", type=int, default=1, help="Hyperband iterations (default 1)")
+                             f"augmented images after the search (default {_space_default('finetune_epochs')}; "
+                             "0 = none)")
+    parser.add_argument("--max-epochs", type=int, default=_default("max_epochs"),
+                        help="Hyperband's most epochs per model (default %(default)s)")
+    parser.add_argument("--factor", type=int, default=_default("factor"),
+                        help="Hyperband's reduction factor (default %(default)s)")
+    parser.add_argument("--hyperband-iterations", type=int, default=_default("hyperband_iterations"),
+                        help="Hyperband iterations (default %(default)s)")
     parser.add_argument("--batch-size", type=int, default=None,
-                        help="training batch size (default: the space's, 32 for cnn_depth, 128 for mobilenet_head)")
+                        help=f"training batch size (default: the space's, {_space_default('batch_size')})")
     parser.add_argument("--weights", default="imagenet",
                         help="MobileNetV2 weights: imagenet (download), a local .h5 PATH, or none")
     parser.add_argument("--no-feature-cache", dest="feature_cache", action="store_false",
@@ -166,12 +171,32 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
                         help="per-trial TensorBoard logs in results/<run>/tensorboard (TensorFlow backend)")
     parser.add_argument("--deterministic", action="store_true",
                         help="the backend's deterministic ops (slower; identical results on a GPU too)")
-    parser.add_argument("--max-failed-trials", type=int, default=3, metavar="N",
-                        help="stop after N failed trials in a row (default 3)")
+    parser.add_argument("--max-failed-trials", type=int, default=_default("max_failed_trials"), metavar="N",
+                        help="stop after N failed trials in a row (default %(default)s)")
     parser.add_argument("--time-budget", type=_duration, metavar="TIME",
                         help="start no new trial after TIME (e.g. 45m, 2h, 90s); the same command goes on later")
     parser.add_argument("--overwrite", action="store_true", help="start the run over, deleting its results")
     parser.add_argument("--quiet", action="store_true", help="no live progress display")
+
+
+def _default(name: str):
+    """A setting's default, from its one home (tuner/core/settings.py), for the flag and its help."""
+    from dataclasses import MISSING, fields
+
+    from tuner.core.settings import DataSettings, SearchSettings
+
+    for settings_class in (SearchSettings, DataSettings):
+        for field in fields(settings_class):
+            if field.name == name and field.default is not MISSING:
+                return field.default
+    raise KeyError(name)
+
+
+def _space_default(name: str) -> str:
+    """A flag default that depends on the space, as help text: "32 for cnn_depth, 128 for mobilenet_head"."""
+    from search_spaces import SPACES
+
+    return ", ".join(f"{getattr(entry, name)} for {space}" for space, entry in SPACES.items())
 
 
 def _duration(text: str) -> float:
