@@ -17,9 +17,11 @@ VARIABLES = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_P
 
 @pytest.fixture
 def clean_environment(monkeypatch):
-    """None of Keras Tuner's distribution variables set; monkeypatch restores them after the test."""
+    """None of Keras Tuner's distribution variables set; monkeypatch restores them after the test. (delenv
+    alone records nothing for a variable that was not set, and what `apply()` sets would outlive the test.)"""
     for name in VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
 
 
 # --- parse --------------------------------------------------------------------------------------------------
