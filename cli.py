@@ -422,7 +422,7 @@ def cmd_test(args: argparse.Namespace) -> None:
     run = _find_run(args)
     result = run_test(run, args.trial, args.data, explain=args.explain)
     for item in result["error_gallery"]:
-        print(f"{item['kind']}: {item['picture']}", file=sys.stderr)
+        print(f"{item['kind']}: {run.test_dir / item['picture']}", file=sys.stderr)
     for path in plot_test(run):
         print(f"plot: {path}", file=sys.stderr)
     if args.format == "json":

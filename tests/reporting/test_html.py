@@ -68,7 +68,7 @@ def test_the_error_gallery_is_recorded_with_the_test(tested_run):
     assert [item["file"] for item in gallery] == false_positives[:2] + false_negatives[:2]
     for item in gallery:
         assert item["kind"] == ("false positive" if item["file"] in false_positives else "false negative")
-        assert Path(item["picture"]).is_file() and item["picture"].endswith(".gradcam.png")
+        assert (tested_run / "test" / item["picture"]).is_file() and item["picture"].endswith(".gradcam.png")
 
 
 def test_predict_explain_writes_one_picture_per_image(tested_run, tmp_path, capsys):

@@ -139,7 +139,7 @@ class WorkersDisplay(_LiveView):
         table.add_row("run", f"{self.run.name} · {len(self.workers)} workers · elapsed {elapsed}")
         table.add_row("trials", f"{len(completed)} finished, {len(records) - len(completed)} failed")
         if best:
-            table.add_row("best so far", f"trial {best['trial_id']} ({best.get('worker', '?')}): score "
+            table.add_row("best so far", f"trial {best['trial_id']} ({best.get('worker') or '?'}): score "
                                          f"{best['score']:.4f} · recall {format_metric(best['recall'])} at precision "
                                          f"{format_metric(best['precision'])}")
         for worker_id, process in self.workers.items():

@@ -12,6 +12,7 @@ results/<run>/
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -142,12 +143,16 @@ def check_results_writable(results_dir: Path) -> None:
 @contextmanager
 def run_lock(run: RunPaths, path: Path) -> Iterator[None]:
     """One search process per run (or per worker id): a second one is refused, not queued."""
+    lock = file_lock(path, wait=False)
     try:
-        with file_lock(path, wait=False):
-            yield
+        lock.__enter__()
     except LockHeld as held:
-        raise ToolkitError(f"run {run.name!r} is being searched by process {held.holder}: wait for it, "
+        holder = "another process" if held.holder == "unknown" else f"process {held.holder}"
+        raise ToolkitError(f"run {run.name!r} is being searched by {holder}: wait for it, "
                            "or use another --run") from None
+    with contextlib.ExitStack() as release:  # only the taking of the lock is reported as "being searched"
+        release.push(lock)
+        yield
 
 
 def clear_run_folder(run: RunPaths) -> None:

@@ -120,12 +120,12 @@ def run_test(run: RunPaths, trial_id: str | None = None, data_dir: str | None = 
     })
     with atomic_path(run.test_dir / "predictions.csv") as temporary:
         predictions.to_csv(temporary, index=False)
+    write_json(evaluations_path, evaluations)  # the look is counted before anything else can fail
     result["error_gallery"] = _error_gallery(run, model, dataset.images, test, test_probabilities, chosen.threshold,
-                                             explain) if explain else []
+                                             explain)
     write_json(run.test_dir / "metrics.json", result)
     with atomic_path(run.test_dir / "model.keras") as temporary:
         model.save(temporary)
-    write_json(evaluations_path, evaluations)
     return result
 
 
@@ -146,7 +146,7 @@ def _error_gallery(run: RunPaths, model, images: np.ndarray, test: pd.DataFrame,
     chosen = [("false positive", index) for index in most_confident_positives]
     chosen += [("false negative", index) for index in most_confident_negatives]
     folder = run.test_dir / "errors"
-    shutil.rmtree(folder, ignore_errors=True)  # this run's gallery only
+    shutil.rmtree(folder, ignore_errors=True)  # this test run's gallery only, none without --explain
     if not chosen:
         return []
     positions = np.array([index for _, index in chosen])
@@ -155,5 +155,7 @@ def _error_gallery(run: RunPaths, model, images: np.ndarray, test: pd.DataFrame,
                               truths=[CLASS_NAMES[int(labels[index])] for _, index in chosen],
                               prefixes=[f"fp{rank:02d}-" for rank in range(len(most_confident_positives))]
                               + [f"fn{rank:02d}-" for rank in range(len(most_confident_negatives))])
-    return [{"kind": kind, "file": name, "probability": float(probabilities[index]), "picture": str(picture)}
+    # Pictures are named relative to test/, so that the run folder can move.
+    return [{"kind": kind, "file": name, "probability": float(probabilities[index]),
+             "picture": str(picture.relative_to(run.test_dir))}
             for (kind, index), name, picture in zip(chosen, names, pictures)]

@@ -80,7 +80,7 @@ def render(run: RunPaths, plots: list[Path]) -> str:
     if manifest.get("synthetic_data"):
         parts.append('<p class="warning">SYNTHETIC DATA: generated shapes, not X-rays.</p>')
     parts += _trials_section(run, settings), _test_section(test, looks), _plots_section(plots)
-    parts.append(_gallery_section(test))
+    parts.append(_gallery_section(test, run.test_dir))
     parts.append(_manifest_section(manifest))
     body = "\n".join(part for part in parts if part)
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -90,7 +90,8 @@ def render(run: RunPaths, plots: list[Path]) -> str:
 
 def _trials_section(run: RunPaths, settings: dict) -> str:
     rows = report_records(run, None)
-    chosen = best_trial(read_trials_table(run), settings["recall_target"])
+    best = best_trial(read_trials_table(run), settings["recall_target"])
+    chosen = best if best is not None and best.reachable else None  # what `test` would evaluate
     names = sorted({name for row in rows for name in row["hyperparameters"]})
     header = "".join(f'<th class="text">{_text(c)}</th>' if c in TEXT_COLUMNS else
                      f"<th>{_text(c)}</th>" for c in TRIAL_COLUMNS)
@@ -103,7 +104,7 @@ def _trials_section(run: RunPaths, settings: dict) -> str:
         cells += "".join(_cell(row["hyperparameters"].get(name), True) for name in names)
         lines.append(f'<tr class="{style}">{cells}</tr>')
     what = (f"The chosen model is trial <b>{_text(chosen.trial_id)}</b> (highlighted)." if chosen
-            else "No trial finished.")
+            else "No trial reached the precision floor yet.")
     return (f"<h2>Trials ({len(rows)})</h2><p>Ranked by validation recall (up to the target) at the precision floor, "
             f"then specificity. {what} Click a column to sort.</p>"
             f'<div class="wide"><table class="sortable" id="trials"><thead><tr>{header}</tr></thead>'
@@ -136,11 +137,11 @@ def _plots_section(plots: list[Path]) -> str:
     return f"<h2>Plots</h2>{figures}" if figures else ""
 
 
-def _gallery_section(test: dict | None) -> str:
+def _gallery_section(test: dict | None, test_dir: Path) -> str:
     gallery = (test or {}).get("error_gallery") or []
-    figures = "".join(_figure(Path(item["picture"]), f"{item['kind']}: {item['file']} "
+    figures = "".join(_figure(test_dir / item["picture"], f"{item['kind']}: {item['file']} "
                                                      f"(P(PNEUMONIA) {item['probability']:.3f})")
-                      for item in gallery if Path(item["picture"]).is_file())
+                      for item in gallery if (test_dir / item["picture"]).is_file())
     if not figures:
         return ""
     return ("<h2>The model's most confident errors on the test set</h2><p>Grad-CAM: where the model found "

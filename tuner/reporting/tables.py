@@ -131,7 +131,7 @@ def print_report(run: RunPaths, top: int | None, console: Console) -> None:
     console.print(table)
     for trial in shown:
         if trial["status"] != "completed":
-            console.print(f"[red]trial {trial['trial_id']} failed:[/] {trial.get('message', 'unknown error')}")
+            console.print(f"[red]trial {trial['trial_id']} failed:[/] {trial.get('message') or 'unknown error'}")
     if not wide:
         console.print("[dim]Hyperparameters: the chosen model's below; every trial's with --wide.[/]")
     _print_best(records, settings, console)
