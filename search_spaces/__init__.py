@@ -252,8 +252,8 @@ def _describe_range(declared: Any) -> str:
         if declared.step and not (kind == "Int" and declared.step == 1):
             text += f" (step {_format_value(declared.step)})"
         return text
-    if kind == "Fixed":
-        return _format_value(declared.value)
+    if kind == "Fixed":  # Keras Tuner's Fixed has `value`; the Recorder's keeps it as its default
+        return _format_value(getattr(declared, "value", declared.default))
     return repr(declared)
 
 

@@ -28,8 +28,6 @@ MAX_EXACT_POSITIVES = 2**16 - 1
 LOSS_EPSILON = 1e-7
 
 
-
-
 @dataclass(frozen=True)
 class OperatingRule:
     """How a threshold is chosen on validation predictions.
