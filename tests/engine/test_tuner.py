@@ -144,6 +144,26 @@ def test_trial_context_takes_the_training_and_validation_sides(dataset, tmp_path
     assert trial_context(search_settings(dataset, tmp_path), dataset, inputs=None).validation_inputs is None
 
 
+def _one_fixed_trial(dataset, tmp_path, monkeypatch, on_device: bool) -> dict:
+    monkeypatch.setattr("tuner.engine.tuner.keeps_inputs_on_device", lambda nbytes: on_device)
+    fixed = json.loads((REFERENCE_DIR / "cnn_depth_reference_cnn.json").read_text())["hyperparameters"]
+    settings = search_settings(dataset, tmp_path / str(on_device), fixed_hyperparameters=fixed, max_epochs=2)
+    context = trial_context(settings, dataset)
+    assert context.on_device is on_device and isinstance(context.train_inputs, np.ndarray) is not on_device
+    make_tuner(context, make_space(settings)).search(verbose=0)
+    (record,) = settings.run.trial_records.glob("*.json")
+    return json.loads(record.read_text())
+
+
+def test_a_trial_on_inputs_kept_on_the_device_trains_as_on_host_inputs(dataset, tmp_path, monkeypatch):
+    host = _one_fixed_trial(dataset, tmp_path, monkeypatch, on_device=False)
+    device = _one_fixed_trial(dataset, tmp_path, monkeypatch, on_device=True)
+    assert host["status"] == device["status"] == "completed"
+    for name in ("loss", "val_loss", "roc_auc", "threshold"):
+        np.testing.assert_allclose([epoch[name] for epoch in device["history"]],
+                                   [epoch[name] for epoch in host["history"]], rtol=1e-4)
+
+
 # --- make_tuner ---------------------------------------------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ from tuner.core.progress import progress_bar
 # (`StorageRounding`), so a trial's saved model sees exactly what its head trained on.
 FEATURE_DTYPE = np.float16
 FEATURE_BATCH = 32  # measured on 2 CPU cores: 120 images/s at 32, 100 at 64 or 128
+ACCELERATOR_FEATURE_BATCH = 256  # a GPU needs large batches to be busy
 
 
 def file_sha256(path: Path) -> str:
@@ -49,8 +50,10 @@ class FeatureCache:
     computed_now: int  # rows this call had to compute (0 when the cache already held them all)
 
 
-def load_features(backbone, image_array: Path, rows: np.ndarray, directory: Path) -> FeatureCache:
-    """The feature maps of every image row (memory-mapped); computes the `rows` still missing.
+def load_features(backbone, image_array: Path, rows: np.ndarray, directory: Path,
+                  batch_size: int = FEATURE_BATCH) -> FeatureCache:
+    """The feature maps of every image row (memory-mapped); computes the `rows` still missing,
+    `batch_size` images at a time.
 
     A file lock makes concurrent searches on the same data wait for one computation. The images
     are mapped here and unmapped when done, so their pages stop counting in the search's memory.
@@ -69,19 +72,19 @@ def load_features(backbone, image_array: Path, rows: np.ndarray, directory: Path
         missing = np.array(sorted(set(int(r) for r in rows) - set(np.flatnonzero(computed))), dtype=int)
         if len(missing):
             features = np.load(features_path, mmap_mode="r+")
-            _compute(backbone, images, missing, features, computed, computed_path)
+            _compute(backbone, images, missing, features, computed, computed_path, batch_size)
             del features
         return FeatureCache(directory, np.load(features_path, mmap_mode="r"), len(missing))
 
 
-def _compute(backbone, images, missing, features, computed, computed_path) -> None:
+def _compute(backbone, images, missing, features, computed, computed_path, batch_size) -> None:
     with progress_bar("backbone features", total=len(missing), unit="images") as advance:
-        for start in range(0, len(missing), FEATURE_BATCH * 8):
-            chunk = missing[start:start + FEATURE_BATCH * 8]
+        for start in range(0, len(missing), batch_size * 8):
+            chunk = missing[start:start + batch_size * 8]
             batch = np.asarray(images[chunk], dtype=np.float32)
-            for offset in range(0, len(chunk), FEATURE_BATCH):
-                part = batch[offset:offset + FEATURE_BATCH]
-                features[chunk[offset:offset + FEATURE_BATCH]] = np.asarray(
+            for offset in range(0, len(chunk), batch_size):
+                part = batch[offset:offset + batch_size]
+                features[chunk[offset:offset + batch_size]] = np.asarray(
                     backbone.predict_on_batch(part), dtype=np.float32).astype(FEATURE_DTYPE)
                 advance(len(part))
             features.flush()

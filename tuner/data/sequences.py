@@ -1,4 +1,4 @@
-"""Batches from memory-mapped arrays as a keras.utils.PyDataset: NumPy only, any backend."""
+"""Batches from memory-mapped arrays, or from arrays already on the accelerator, as a keras.utils.PyDataset."""
 
 from __future__ import annotations
 
@@ -7,15 +7,27 @@ import math
 import numpy as np
 
 
-def make_sequence(source: np.ndarray, rows: np.ndarray, labels: np.ndarray | None = None, *,
+def to_device(source: np.ndarray, rows: np.ndarray):
+    """`source[rows]` copied once into a tensor of the Keras backend, in its stored dtype (uint8 images,
+    float16 features): on an accelerator it stays in the accelerator's memory for the whole search."""
+    import keras
+
+    return keras.ops.convert_to_tensor(np.asarray(source[rows]))
+
+
+def make_sequence(source, rows: np.ndarray, labels: np.ndarray | None = None, *,
                   batch_size: int, shuffle: bool = False, seed: int = 0,
                   class_weights: dict[int, float] | None = None):
     """A PyDataset over `source[rows]`, cast to float32 per batch (uint8 images or float16 features).
 
-    With `shuffle`, the order changes every epoch, reproducibly for a seed. With class weights,
-    each batch carries per-sample weights.
+    `source` is a NumPy array (or memory map), read per batch on the host, or the tensor
+    `to_device(source, rows)`: then each batch is gathered and cast on the device, with no copy through
+    the host. With `shuffle`, the order changes every epoch, reproducibly for a seed.
+    With class weights, each batch carries per-sample weights. Both kinds of source give the same batches.
     """
     import keras
+
+    on_device = not isinstance(source, np.ndarray)  # then its i-th row is source[rows[i]]
 
     class ArraySequence(keras.utils.PyDataset):
         def __init__(self) -> None:
@@ -31,10 +43,15 @@ def make_sequence(source: np.ndarray, rows: np.ndarray, labels: np.ndarray | Non
         def __len__(self) -> int:
             return math.ceil(len(rows) / batch_size)
 
+        def _inputs(self, positions: np.ndarray):
+            if on_device:
+                return keras.ops.cast(keras.ops.take(source, positions, axis=0), "float32")
+            # Sorted rows read the memory map front to back; the order inside a batch does not matter.
+            return np.asarray(source[rows[positions]], dtype=np.float32)
+
         def __getitem__(self, index: int):
             positions = np.sort(self.order[index * batch_size:(index + 1) * batch_size])
-            # Sorted rows read the memory map front to back; the order inside a batch does not matter.
-            batch = np.asarray(source[rows[positions]], dtype=np.float32)
+            batch = self._inputs(positions)
             if labels is None:
                 return (batch,)
             batch_labels = labels[positions].astype(np.float32)

@@ -58,6 +58,28 @@ def device_name() -> str:
     return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
+def on_accelerator() -> bool:
+    return device_name().startswith("GPU")
+
+
+def keeps_inputs_on_device(nbytes: int) -> bool:
+    """Whether a search copies its training inputs (`nbytes`) into the accelerator's memory once, to
+    gather every batch there: on JAX with a GPU, when they take at most half of its memory. Keras'
+    TensorFlow and PyTorch trainers copy a PyDataset's batches through the host whatever they hold,
+    so there, and on a CPU, batches are read from the host arrays as before."""
+    import keras
+
+    if keras.backend.backend() != "jax":
+        return False
+    import jax
+
+    device = jax.devices()[0]
+    if device.platform == "cpu":
+        return False
+    limit = (device.memory_stats() or {}).get("bytes_limit", 0)
+    return nbytes <= limit / 2
+
+
 def input_gradient(function, inputs):
     """The gradient of `function(inputs).sum()` with respect to `inputs` (a NumPy array), as NumPy:
     what Grad-CAM needs, on whichever backend Keras runs."""

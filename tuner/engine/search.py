@@ -134,7 +134,8 @@ def _model_inputs(settings: SearchSettings, space, dataset: Dataset, weights_dig
         return dataset.images
     import keras
 
-    from tuner.data.features import feature_cache_dir, load_features
+    from tuner.data.features import ACCELERATOR_FEATURE_BATCH, FEATURE_BATCH, feature_cache_dir, load_features
+    from tuner.engine.backends import on_accelerator
 
     backbone = space.backbone()  # already built above
     weights_id = weights_digest or f"random-init-seed{settings.data.seed}"
@@ -142,4 +143,5 @@ def _model_inputs(settings: SearchSettings, space, dataset: Dataset, weights_dig
                                   weights_id, settings.data.image_size, keras.backend.backend())
     # Only the rows this run uses; a later run on more of the data computes just the rest.
     rows = dataset.records["row"].to_numpy()
-    return load_features(backbone, Path(dataset.images.filename), rows, directory).features
+    batch_size = ACCELERATOR_FEATURE_BATCH if on_accelerator() else FEATURE_BATCH
+    return load_features(backbone, Path(dataset.images.filename), rows, directory, batch_size).features

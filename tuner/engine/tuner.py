@@ -16,7 +16,8 @@ from tuner.core.live import SearchDisplay
 from tuner.core.runs import RunPaths
 from tuner.core.settings import SearchSettings
 from tuner.data.dataset import Dataset
-from tuner.data.sequences import make_sequence
+from tuner.data.sequences import make_sequence, to_device
+from tuner.engine.backends import keeps_inputs_on_device
 from tuner.engine.callbacks import DisplayCallback, StopOnInterrupt, ValidationMetrics
 from tuner.engine.distributed import log_event
 from tuner.engine.objective import OperatingRule
@@ -39,7 +40,11 @@ def trial_seed(seed: int, trial_id: str) -> int:
 @dataclass
 class TrialContext:
     """What every trial of a search shares: the settings, the run, the data it trains on (images or the
-    backbone's cached features; None in a chief, which trains nothing) and the live display."""
+    backbone's cached features; None in a chief, which trains nothing) and the live display.
+
+    On an accelerator that holds them (`keeps_inputs_on_device`), the training and validation inputs
+    are copied there once, for every trial, and batches are gathered on the device.
+    """
 
     settings: SearchSettings
     run: RunPaths
@@ -51,9 +56,17 @@ class TrialContext:
     def __post_init__(self) -> None:
         train, validation = self.dataset.side("train"), self.dataset.side("validation")
         self.train_rows, self.train_labels = train["row"].to_numpy(), train["label"].to_numpy()
-        self.validation_labels = validation["label"].to_numpy()
+        self.train_inputs = self.inputs
+        validation_rows, self.validation_labels = validation["row"].to_numpy(), validation["label"].to_numpy()
+        self.on_device = self.inputs is not None and keeps_inputs_on_device(
+            self.inputs[0].nbytes * (len(self.train_rows) + len(validation_rows)))
+        if self.on_device:
+            self.train_inputs = to_device(self.inputs, self.train_rows)
+            validation_source = to_device(self.inputs, validation_rows)
+        else:
+            validation_source = self.inputs
         self.validation_inputs = None if self.inputs is None else make_sequence(
-            self.inputs, validation["row"].to_numpy(), batch_size=VALIDATION_BATCH)
+            validation_source, validation_rows, batch_size=VALIDATION_BATCH)
         self.class_weights = self.dataset.class_weights()
 
 
@@ -92,7 +105,7 @@ class RecordedTrials:
         seed = trial_seed(settings.data.seed, trial.trial_id)
         keras.utils.set_random_seed(seed)
         hp_values = trial.hyperparameters.values
-        train_batches = make_sequence(context.inputs, context.train_rows, context.train_labels,
+        train_batches = make_sequence(context.train_inputs, context.train_rows, context.train_labels,
                                       batch_size=settings.batch_size, shuffle=True, seed=seed,
                                       class_weights=context.class_weights)
         metrics = ValidationMetrics(context.validation_inputs, context.validation_labels, OperatingRule.of(settings))
