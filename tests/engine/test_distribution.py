@@ -10,7 +10,7 @@ import pytest
 
 from tuner.core.errors import ToolkitError
 from tuner.core.runs import RunPaths
-from tuner.engine.distributed import Distribution, log_event
+from tuner.engine.distributed import Distribution, log_event, worker_environment
 
 VARIABLES = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
 
@@ -129,3 +129,11 @@ def test_log_event_appends_one_json_line_per_event(tmp_path):
     events = [json.loads(line) for line in lines]
     assert [(e["event"], e["trial_id"]) for e in events] == [("start", "0001"), ("end", "0001")]
     assert events[1]["status"] == "completed" and events[0]["time"] <= events[1]["time"]
+
+
+def test_workers_get_a_gpu_each_or_a_share_of_the_one_gpu():
+    assert [worker_environment(i, 3, gpus=2)["CUDA_VISIBLE_DEVICES"] for i in range(3)] == ["0", "1", "0"]
+    shared = worker_environment(0, 4, gpus=1)
+    assert float(shared["XLA_PYTHON_CLIENT_MEM_FRACTION"]) * 4 <= 0.9 + 1e-9
+    assert shared["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
+    assert worker_environment(0, 1, gpus=1) == {} and worker_environment(0, 4, gpus=0) == {}

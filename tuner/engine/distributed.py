@@ -78,6 +78,18 @@ def _gpu_count() -> int:
     return sum(line.startswith("GPU ") for line in listing.stdout.splitlines()) if listing.returncode == 0 else 0
 
 
+def worker_environment(index: int, n_workers: int, gpus: int) -> dict[str, str]:
+    """The variables a local worker gets on top of ours: a GPU of its own when there are several; when
+    all share one, a slice of its memory each (JAX and TensorFlow would otherwise each take most of it
+    at start, and the second worker would fail)."""
+    if gpus > 1:
+        return {"CUDA_VISIBLE_DEVICES": str(index % gpus)}
+    if gpus == 1 and n_workers > 1:
+        return {"XLA_PYTHON_CLIENT_MEM_FRACTION": f"{0.9 / n_workers:.3f}",  # JAX
+                "TF_FORCE_GPU_ALLOW_GROWTH": "true"}  # TensorFlow; PyTorch allocates as it goes
+    return {}
+
+
 def run_local_workers(argv: list[str], run: RunPaths, n_workers: int, show_progress: bool) -> int:
     """Start a chief and `n_workers` workers here; wait for the search; return the chief's exit code."""
     from tuner.core.live import WorkersDisplay
@@ -94,8 +106,7 @@ def run_local_workers(argv: list[str], run: RunPaths, n_workers: int, show_progr
         env = dict(os.environ)
         if worker_id:
             command += ["--worker-id", worker_id]
-            if gpus > 1:  # one GPU per worker
-                env["CUDA_VISIBLE_DEVICES"] = str(index % gpus)
+            env.update(worker_environment(index, n_workers, gpus))
         log = open(logs / f"{worker_id or 'chief'}.log", "a", encoding="utf-8")
         return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
