@@ -52,7 +52,7 @@ def finetune_best(settings: SearchSettings, dataset: Dataset, run: RunPaths) -> 
     from tuner.data.sequences import make_sequence
     from tuner.engine.callbacks import EpochReport, KeepBestEpoch, StopOnInterrupt, ValidationMetrics
     from tuner.engine.hypermodels import load_trial_model, make_space, trial_hyperparameters
-    from tuner.engine.tuner import VALIDATION_BATCH, trial_seed
+    from tuner.engine.tuner import VALIDATION_BATCH, sources_for_training, trial_seed
 
     seed = trial_seed(settings.data.seed, trial_id)
     keras.utils.set_random_seed(seed)
@@ -61,10 +61,12 @@ def finetune_best(settings: SearchSettings, dataset: Dataset, run: RunPaths) -> 
     space.copy_head_weights(load_trial_model(run, settings, parent, on_images=False), model)
 
     train, validation = dataset.side("train"), dataset.side("validation")
-    train_batches = make_sequence(dataset.images, train["row"].to_numpy(), train["label"].to_numpy(),
+    train_rows, validation_rows = train["row"].to_numpy(), validation["row"].to_numpy()
+    train_images, validation_images = sources_for_training(dataset.images, train_rows, validation_rows)
+    train_batches = make_sequence(train_images, train_rows, train["label"].to_numpy(),
                                   batch_size=FINETUNE_BATCH, shuffle=True, seed=seed,
                                   class_weights=dataset.class_weights())
-    validation_batches = make_sequence(dataset.images, validation["row"].to_numpy(), batch_size=VALIDATION_BATCH)
+    validation_batches = make_sequence(validation_images, validation_rows, batch_size=VALIDATION_BATCH)
     metrics = ValidationMetrics(validation_batches, validation["label"].to_numpy(), OperatingRule.of(settings))
     keep_best = KeepBestEpoch()
     started = time.monotonic()

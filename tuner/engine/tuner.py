@@ -56,18 +56,21 @@ class TrialContext:
     def __post_init__(self) -> None:
         train, validation = self.dataset.side("train"), self.dataset.side("validation")
         self.train_rows, self.train_labels = train["row"].to_numpy(), train["label"].to_numpy()
-        self.train_inputs = self.inputs
         validation_rows, self.validation_labels = validation["row"].to_numpy(), validation["label"].to_numpy()
-        self.on_device = self.inputs is not None and keeps_inputs_on_device(
-            self.inputs[0].nbytes * (len(self.train_rows) + len(validation_rows)))
-        if self.on_device:
-            self.train_inputs = to_device(self.inputs, self.train_rows)
-            validation_source = to_device(self.inputs, validation_rows)
-        else:
-            validation_source = self.inputs
+        self.train_inputs, validation_source = (None, None) if self.inputs is None else sources_for_training(
+            self.inputs, self.train_rows, validation_rows)
+        self.on_device = not isinstance(self.train_inputs, np.ndarray | None)
         self.validation_inputs = None if self.inputs is None else make_sequence(
             validation_source, validation_rows, batch_size=VALIDATION_BATCH)
         self.class_weights = self.dataset.class_weights()
+
+
+def sources_for_training(inputs: np.ndarray, train_rows: np.ndarray, validation_rows: np.ndarray) -> tuple:
+    """What the training and validation batches are read from: the host array `inputs` for both, or, on an
+    accelerator that holds them (`keeps_inputs_on_device`), a copy of each side in its memory."""
+    if keeps_inputs_on_device(inputs[0].nbytes * (len(train_rows) + len(validation_rows))):
+        return to_device(inputs, train_rows), to_device(inputs, validation_rows)
+    return inputs, inputs
 
 
 class RecordedTrials:
