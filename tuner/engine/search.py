@@ -8,6 +8,7 @@ the best head (finetune.py); mark the run finished.
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 import warnings
@@ -91,6 +92,10 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
     show_progress = settings.show_progress and role != "chief"
     with SearchDisplay(run.name, settings.precision_floor, enabled=show_progress) as display:
         tuner = make_tuner(TrialContext(settings, run, dataset, inputs, display, budget_spent), space)
+        # Keras Tuner and Keras run three full garbage collections per trial; the millions of objects
+        # of TensorFlow, Keras and the backbone, alive for the whole search, need not be scanned each
+        # time: ~0.3 s a collection on 2 CPU cores without this, a third of the per-trial overhead.
+        gc.freeze()
         try:
             tuner.search(verbose=0)
         except TimeBudgetSpent:
@@ -104,6 +109,8 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
             raise ToolkitError(f"stopped after {settings.max_failed_trials} failed trials in a row; finished trials "
                                f"are kept in {run.directory}: see {command(f'report --run {run.name}')} for the "
                                "reasons") from None
+        finally:
+            gc.unfreeze()
     write_trials_table(run)
     if role != "worker":
         if settings.finetunes:
