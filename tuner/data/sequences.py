@@ -46,10 +46,10 @@ def make_sequence(source, rows: np.ndarray, labels: np.ndarray | None = None, *,
         def _inputs(self, positions: np.ndarray):
             if on_device:
                 return keras.ops.cast(keras.ops.take(source, positions, axis=0), "float32")
-            # Sorted rows read the memory map front to back; the order inside a batch does not matter.
             return np.asarray(source[rows[positions]], dtype=np.float32)
 
         def __getitem__(self, index: int):
+            # Sorted rows read the memory map front to back; the order inside a batch does not matter.
             positions = np.sort(self.order[index * batch_size:(index + 1) * batch_size])
             batch = self._inputs(positions)
             if labels is None:

@@ -59,14 +59,15 @@ def device_name() -> str:
 
 
 def on_accelerator() -> bool:
+    """Whether Keras computes on a GPU."""
     return device_name().startswith("GPU")
 
 
 def keeps_inputs_on_device(nbytes: int) -> bool:
     """Whether a search copies its training inputs (`nbytes`) into the accelerator's memory once, to
     gather every batch there: on JAX with a GPU, when they take at most half of its memory. Keras'
-    TensorFlow and PyTorch trainers copy a PyDataset's batches through the host whatever they hold,
-    so there, and on a CPU, batches are read from the host arrays as before."""
+    TensorFlow trainer feeds a PyDataset through tf.data on the host whatever it holds (and the PyTorch
+    path is untried), so there, and on a CPU, batches are read from the host arrays as before."""
     import keras
 
     if keras.backend.backend() != "jax":
