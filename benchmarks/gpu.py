@@ -5,10 +5,10 @@ per-trial overhead and how busy the GPU was.
 
 Runs `cli.py search --space mobilenet_head` with the default flags (224 px, Hyperband max 10 epochs,
 fine-tuning included) from an empty cache, so the time includes reading the images and the backbone pass;
-then the backbone alone over every image at a large batch. Per-trial overhead is a trial's time less its
+then the backbone alone over the run's images at a large batch. Per-trial overhead is a trial's time less its
 epochs' time, from the run's own trial records. GPU busy is the mean of `nvidia-smi`'s utilisation,
-sampled every 0.5 s while the search runs ("n/a" without an NVIDIA GPU). `--limit N` uses N images (a
-check on a CPU). Needs no TensorFlow.
+sampled every 0.5 s while the search runs ("n/a" without an NVIDIA GPU). `--limit N` (search's flag: at most N
+images per class in each split) makes it a quick check on a CPU. Needs no TensorFlow.
 """
 
 from __future__ import annotations
