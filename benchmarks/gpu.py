@@ -1,7 +1,7 @@
 """Benchmark 6: the accelerator's figures in one table: the full default search, the backbone pass, the
 per-trial overhead and how busy the GPU was.
 
-    KERAS_BACKEND=jax python benchmarks/gpu.py [--limit N] [--max-epochs 10] [--results-dir DIR]
+    KERAS_BACKEND=jax python benchmarks/gpu.py [--data DIR --weights FILE] [--limit N] [--results-dir DIR]
 
 Runs `cli.py search --space mobilenet_head` with the default flags (224 px, Hyperband max 10 epochs,
 fine-tuning included) from an empty cache, so the time includes reading the images and the backbone pass;
@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import DATA, REPO, WEIGHTS, machine, require_shared, timed_cli
+from common import DATA, REPO, WEIGHTS, machine, timed_cli
 
 
 class GpuSampler:
@@ -48,7 +48,8 @@ class GpuSampler:
         return f"{sum(self.samples) / len(self.samples):.0f} % ({len(self.samples)} samples)" if self.samples else "n/a"
 
 
-def backbone_throughput(batch_size: int, limit: int | None, cache_dir: str) -> tuple[int, float]:
+def backbone_throughput(data: Path, weights: Path, batch_size: int, limit: int | None,
+                        cache_dir: str) -> tuple[int, float]:
     """Images per second of the frozen backbone over the run's images, already on the device as uint8,
     after one untimed batch (the compile), in full batches only (a last, smaller one would compile
     again). Returns (images, seconds)."""
@@ -60,9 +61,9 @@ def backbone_throughput(batch_size: int, limit: int | None, cache_dir: str) -> t
     from tuner.core.settings import DataSettings
     from tuner.data.dataset import load_dataset
 
-    dataset = load_dataset(DataSettings(DATA, image_size=224, cache_dir=Path(cache_dir), limit=limit))
+    dataset = load_dataset(DataSettings(data, image_size=224, cache_dir=Path(cache_dir), limit=limit))
     rows = np.sort(dataset.records["row"].to_numpy())
-    backbone = MobileNetHead(224, str(WEIGHTS)).backbone()
+    backbone = MobileNetHead(224, str(weights)).backbone()
     on_device = keras.ops.convert_to_tensor(np.asarray(dataset.images[rows]))  # uint8: a quarter of float32's
     batches = [(start, start + batch_size) for start in range(0, len(rows) - batch_size + 1, batch_size)]
     backbone.predict_on_batch(keras.ops.cast(on_device[:batch_size], "float32"))  # compile, untimed
@@ -89,23 +90,30 @@ def trial_figures(results_dir: Path, run_name: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA, help="the data set (default: ../shared's)")
+    parser.add_argument("--weights", type=Path, default=WEIGHTS, help="MobileNetV2 weights .h5 (default: ../shared's)")
     parser.add_argument("--limit", help="use this many images (a quick check)")
     parser.add_argument("--max-epochs", default="10")
     parser.add_argument("--backbone-batch", type=int, default=256)
     parser.add_argument("--results-dir", help="keep the run here (default: a temporary folder)")
     args = parser.parse_args()
-    require_shared()
+    missing = [f"{flag} {path}" for flag, path, found in (("--data", args.data, args.data.is_dir()),
+                                                          ("--weights", args.weights, args.weights.is_file()))
+               if not found]
+    if missing:
+        sys.exit(f"gpu.py: not found: {', '.join(missing)} (pass the data set's folder and the weights file)")
     with tempfile.TemporaryDirectory() as scratch:
         results_dir = Path(args.results_dir or Path(scratch) / "results")
         limit = ["--limit", args.limit] if args.limit else []
         with GpuSampler() as gpu:
             search_seconds, peak_gib = timed_cli(
-                "search", "--space", "mobilenet_head", "--data", str(DATA), "--weights", str(WEIGHTS),
+                "search", "--space", "mobilenet_head", "--data", str(args.data), "--weights", str(args.weights),
                 "--image-size", "224", "--max-epochs", args.max_epochs, "--run", "gpu-benchmark",
                 "--results-dir", str(results_dir), "--cache-dir", str(Path(scratch) / "cache"),
                 "--quiet", "--overwrite", *limit)
         trials = trial_figures(results_dir, "gpu-benchmark")
-        images, backbone_seconds = backbone_throughput(args.backbone_batch, int(args.limit) if args.limit else None,
+        images, backbone_seconds = backbone_throughput(args.data, args.weights, args.backbone_batch,
+                                                       int(args.limit) if args.limit else None,
                                                        str(Path(scratch) / "cache"))
     from rich.console import Console
     from rich.table import Table
