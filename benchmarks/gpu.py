@@ -65,12 +65,13 @@ def backbone_throughput(data: Path, weights: Path, batch_size: int, limit: int |
     rows = np.sort(dataset.records["row"].to_numpy())
     backbone = MobileNetHead(224, str(weights)).backbone()
     on_device = keras.ops.convert_to_tensor(np.asarray(dataset.images[rows]))  # uint8: a quarter of float32's
+    batch_size = min(batch_size, len(rows))
     batches = [(start, start + batch_size) for start in range(0, len(rows) - batch_size + 1, batch_size)]
     backbone.predict_on_batch(keras.ops.cast(on_device[:batch_size], "float32"))  # compile, untimed
     started = time.perf_counter()
     for start, stop in batches:
-        features = backbone.predict_on_batch(keras.ops.cast(on_device[start:stop], "float32"))
-    np.asarray(features)  # wait for the last batch
+        # predict_on_batch returns NumPy: each batch's time includes copying its features to the host.
+        backbone.predict_on_batch(keras.ops.cast(on_device[start:stop], "float32"))
     return len(batches) * batch_size, time.perf_counter() - started
 
 
@@ -89,14 +90,17 @@ def trial_figures(results_dir: Path, run_name: str) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--data", type=Path, default=DATA, help="the data set (default: ../shared's)")
     parser.add_argument("--weights", type=Path, default=WEIGHTS, help="MobileNetV2 weights .h5 (default: ../shared's)")
-    parser.add_argument("--limit", help="use this many images (a quick check)")
+    parser.add_argument("--limit", help="search's --limit: at most N images per class in each split (a quick check)")
     parser.add_argument("--max-epochs", default="10")
     parser.add_argument("--backbone-batch", type=int, default=256)
     parser.add_argument("--results-dir", help="keep the run here (default: a temporary folder)")
     args = parser.parse_args()
+    # cli.py runs in the repository: paths given from elsewhere must not change meaning.
+    args.data, args.weights = args.data.resolve(), args.weights.resolve()
+    args.results_dir = args.results_dir and str(Path(args.results_dir).resolve())
     missing = [f"{flag} {path}" for flag, path, found in (("--data", args.data, args.data.is_dir()),
                                                           ("--weights", args.weights, args.weights.is_file()))
                if not found]

@@ -6,8 +6,7 @@ A threshold chosen on validation transfers to another set of X-rays only if the 
 with the way the images were taken. This tool applies a panel of acquisition changes (exposure, contrast,
 sharpness, blur, noise, framing, resolution) to the validation images of each run's split and prints, for
 each run's chosen model (or `--trial`) at its recorded threshold, the specificity, recall and ROC-AUC: a
-markdown table, one row per change. It reads no test image. Changes marked "trained" are ones the
-training augmentation also makes.
+markdown table, one row per change. It reads no test image.
 """
 
 from __future__ import annotations
@@ -54,20 +53,20 @@ def _blur(images: np.ndarray, sigma: float) -> np.ndarray:
     return ndimage.gaussian_filter(images, sigma=(0, sigma, sigma, 0))
 
 
-# name -> (in the training augmentation, the change on float images in 0..255)
+# name -> the change, on float images in 0..255
 PANEL = {
-    "none": (True, lambda x: x),
-    "darker midtones (gamma 1.4)": (False, lambda x: 255 * (x / 255) ** 1.4),
-    "brighter midtones (gamma 0.7)": (False, lambda x: 255 * (x / 255) ** 0.7),
-    "contrast x0.8": (True, lambda x: _contrast(x, 0.8)),
-    "contrast x1.25": (True, lambda x: _contrast(x, 1.25)),
-    "sharpened (unsharp mask)": (False, lambda x: x + (x - _blur(x, 2.0))),
-    "blur sigma 1 px": (True, lambda x: _blur(x, 1.0)),
-    "blur sigma 2 px": (True, lambda x: _blur(x, 2.0)),
-    "noise 8 grey levels": (True, lambda x: x + np.random.default_rng(0).normal(0, 8, x.shape)),
-    "zoomed in x1.15": (True, lambda x: _zoom(x, 1.15)),
-    "zoomed out x0.85": (True, lambda x: _zoom(x, 0.85)),
-    "half resolution, upsampled": (False, lambda x: _resize(_resize(x, x.shape[1] // 2), x.shape[1])),
+    "none": lambda x: x,
+    "darker midtones (gamma 1.4)": lambda x: 255 * (x / 255) ** 1.4,
+    "brighter midtones (gamma 0.7)": lambda x: 255 * (x / 255) ** 0.7,
+    "contrast x0.8": lambda x: _contrast(x, 0.8),
+    "contrast x1.25": lambda x: _contrast(x, 1.25),
+    "sharpened (unsharp mask)": lambda x: x + (x - _blur(x, 2.0)),
+    "blur sigma 1 px": lambda x: _blur(x, 1.0),
+    "blur sigma 2 px": lambda x: _blur(x, 2.0),
+    "noise 8 grey levels": lambda x: x + np.random.default_rng(0).normal(0, 8, x.shape),
+    "zoomed in x1.15": lambda x: _zoom(x, 1.15),
+    "zoomed out x0.85": lambda x: _zoom(x, 0.85),
+    "half resolution, upsampled": lambda x: _resize(_resize(x, x.shape[1] // 2), x.shape[1]),
 }
 
 
@@ -83,7 +82,7 @@ def panel_scores(run_dir: Path, run_name: str, trial_id: str | None) -> dict[str
     model = load_trial_model(run, settings, trial)
     threshold = trial.operating_point.threshold
     scores = {}
-    for name, (_, change) in PANEL.items():
+    for name, change in PANEL.items():
         changed = np.clip(change(images), 0, 255).astype(np.float32)
         probabilities = np.asarray(model.predict(changed, batch_size=64, verbose=0)).ravel()
         called = probabilities >= threshold
@@ -102,11 +101,11 @@ def main() -> None:
     args = parser.parse_args()
     results = {name: panel_scores(Path(args.results_dir), name, args.trial) for name in args.run}
     header = " | ".join(f"{name}: spec. / recall / AUC" for name in args.run)
-    print(f"| change of the validation images | trained | {header} |")
-    print("|---|---|" + "---|" * len(args.run))
-    for change, (trained, _) in PANEL.items():
+    print(f"| change of the validation images | {header} |")
+    print("|---|" + "---|" * len(args.run))
+    for change in PANEL:
         cells = " | ".join("{:.3f} / {:.3f} / {:.4f}".format(*results[name][change]) for name in args.run)
-        print(f"| {change} | {'yes' if trained else 'no'} | {cells} |")
+        print(f"| {change} | {cells} |")
     for name in args.run:
         specificities = [results[name][change][0] for change in PANEL if change != "none"]
         print(f"{name}: specificity under the changes, mean {np.mean(specificities):.3f}, "

@@ -32,7 +32,7 @@ def test_device_batches_equal_host_batches_in_every_epoch():
         host.on_epoch_end()
         device.on_epoch_end()
     first_epoch = make_sequence(*_data(), batch_size=16, shuffle=True, seed=3)[0][1]
-    assert not np.array_equal(host[0][1], first_epoch)  # the second epoch's order differs from the first's
+    assert not np.array_equal(host[0][1], first_epoch)  # the third epoch's order differs from the first's
 
 
 def _trained_weights(sequence):

@@ -132,8 +132,13 @@ def test_log_event_appends_one_json_line_per_event(tmp_path):
 
 
 def test_workers_get_a_gpu_each_or_a_share_of_the_one_gpu():
-    assert [worker_environment(i, 3, gpus=2)["CUDA_VISIBLE_DEVICES"] for i in range(3)] == ["0", "1", "0"]
-    shared = worker_environment(0, 4, gpus=1)
-    assert float(shared["XLA_PYTHON_CLIENT_MEM_FRACTION"]) * 4 <= 0.9 + 1e-9
-    assert shared["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
+    assert [worker_environment(i, 2, gpus=2) for i in range(2)] == [{"CUDA_VISIBLE_DEVICES": "0"},
+                                                                   {"CUDA_VISIBLE_DEVICES": "1"}]
+    shared = worker_environment(0, 7, gpus=1)
+    assert "CUDA_VISIBLE_DEVICES" not in shared and shared["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
+    assert float(shared["XLA_PYTHON_CLIENT_MEM_FRACTION"]) * 7 <= 0.9  # rounded down, never over
+    # Three workers on two GPUs: round robin, and the two on GPU 0 share its memory.
+    three = [worker_environment(i, 3, gpus=2) for i in range(3)]
+    assert [env["CUDA_VISIBLE_DEVICES"] for env in three] == ["0", "1", "0"]
+    assert all(float(env["XLA_PYTHON_CLIENT_MEM_FRACTION"]) * 2 <= 0.9 for env in three)
     assert worker_environment(0, 1, gpus=1) == {} and worker_environment(0, 4, gpus=0) == {}

@@ -79,8 +79,10 @@ def load_features(backbone, image_array: Path, rows: np.ndarray, directory: Path
 
 def _compute(backbone, images, missing, features, computed, computed_path, batch_size) -> None:
     with progress_bar("backbone features", total=len(missing), unit="images") as advance:
-        for start in range(0, len(missing), batch_size * 8):
-            chunk = missing[start:start + batch_size * 8]
+        # Read and flushed in chunks of at least 256 images; a chunk holds them in float32 on the host.
+        chunk_size = max(batch_size, FEATURE_BATCH * 8)
+        for start in range(0, len(missing), chunk_size):
+            chunk = missing[start:start + chunk_size]
             batch = np.asarray(images[chunk], dtype=np.float32)
             for offset in range(0, len(chunk), batch_size):
                 part = batch[offset:offset + batch_size]

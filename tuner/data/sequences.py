@@ -28,6 +28,9 @@ def make_sequence(source, rows: np.ndarray, labels: np.ndarray | None = None, *,
     import keras
 
     on_device = not isinstance(source, np.ndarray)  # then its i-th row is source[rows[i]]
+    if on_device and source.shape[0] != len(rows):
+        raise ValueError(f"a device source must be to_device(source, rows): {source.shape[0]} rows for "
+                         f"{len(rows)} positions")
 
     class ArraySequence(keras.utils.PyDataset):
         def __init__(self) -> None:
@@ -49,7 +52,8 @@ def make_sequence(source, rows: np.ndarray, labels: np.ndarray | None = None, *,
             return np.asarray(source[rows[positions]], dtype=np.float32)
 
         def __getitem__(self, index: int):
-            # Sorted rows read the memory map front to back; the order inside a batch does not matter.
+            # Sorted positions read the memory map front to back (rows ascend within each side of a split);
+            # the order inside a batch does not matter.
             positions = np.sort(self.order[index * batch_size:(index + 1) * batch_size])
             batch = self._inputs(positions)
             if labels is None:

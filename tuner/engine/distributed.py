@@ -10,6 +10,7 @@ on 127.0.0.1 or a trusted network.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -79,15 +80,22 @@ def _gpu_count() -> int:
 
 
 def worker_environment(index: int, n_workers: int, gpus: int) -> dict[str, str]:
-    """The variables a local worker gets on top of ours: a GPU of its own when there are several; when
-    all share one, a slice of its memory each (JAX and TensorFlow would otherwise each take most of it
-    at start, and the second worker would fail)."""
-    if gpus > 1:
-        return {"CUDA_VISIBLE_DEVICES": str(index % gpus)}
-    if gpus == 1 and n_workers > 1:
-        return {"XLA_PYTHON_CLIENT_MEM_FRACTION": f"{0.9 / n_workers:.3f}",  # JAX
+    """The variables a local worker gets on top of ours: a GPU of its own, round robin, when there
+    are several; when workers share a GPU, a slice of its memory each (JAX and TensorFlow would
+    otherwise each take most of it at start, and the next worker would fail)."""
+    if gpus == 0:
+        return {}
+    env = {"CUDA_VISIBLE_DEVICES": str(index % gpus)} if gpus > 1 else {}
+    sharing = math.ceil(n_workers / gpus)
+    if sharing > 1:
+        env |= {"XLA_PYTHON_CLIENT_MEM_FRACTION": f"{math.floor(900 / sharing) / 1000:.3f}",  # JAX
                 "TF_FORCE_GPU_ALLOW_GROWTH": "true"}  # TensorFlow; PyTorch allocates as it goes
-    return {}
+    return env
+
+
+# The chief serves the oracle, then fine-tunes while workers may still be exiting: it takes GPU memory
+# as it needs it rather than most of it at start.
+CHIEF_ENVIRONMENT = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
 
 
 def run_local_workers(argv: list[str], run: RunPaths, n_workers: int, show_progress: bool) -> int:
@@ -107,6 +115,8 @@ def run_local_workers(argv: list[str], run: RunPaths, n_workers: int, show_progr
         if worker_id:
             command += ["--worker-id", worker_id]
             env.update(worker_environment(index, n_workers, gpus))
+        elif gpus:
+            env.update(CHIEF_ENVIRONMENT)
         log = open(logs / f"{worker_id or 'chief'}.log", "a", encoding="utf-8")
         return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 

@@ -92,9 +92,10 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
     show_progress = settings.show_progress and role != "chief"
     with SearchDisplay(run.name, settings.precision_floor, enabled=show_progress) as display:
         tuner = make_tuner(TrialContext(settings, run, dataset, inputs, display, budget_spent), space)
-        # Keras Tuner and Keras run three full garbage collections per trial; the millions of objects
+        # Keras Tuner, Keras and we run three full garbage collections per trial; the millions of objects
         # of TensorFlow, Keras and the backbone, alive for the whole search, need not be scanned each
-        # time: ~0.3 s a collection on 2 CPU cores without this, a third of the per-trial overhead.
+        # time (~0.3 s a collection on 2 CPU cores). Collected first, so no garbage is frozen with them.
+        gc.collect()
         gc.freeze()
         try:
             tuner.search(verbose=0)
