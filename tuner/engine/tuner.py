@@ -57,11 +57,11 @@ class TrialContext:
         train, validation = self.dataset.side("train"), self.dataset.side("validation")
         self.train_rows, self.train_labels = train["row"].to_numpy(), train["label"].to_numpy()
         validation_rows, self.validation_labels = validation["row"].to_numpy(), validation["label"].to_numpy()
-        self.train_inputs, validation_source = (None, None) if self.inputs is None else sources_for_training(
-            self.inputs, self.train_rows, validation_rows)
+        self.train_inputs = self.validation_inputs = None
+        if self.inputs is not None:
+            self.train_inputs, validation_source = sources_for_training(self.inputs, self.train_rows, validation_rows)
+            self.validation_inputs = make_sequence(validation_source, validation_rows, batch_size=VALIDATION_BATCH)
         self.on_device = not isinstance(self.train_inputs, np.ndarray | None)
-        self.validation_inputs = None if self.inputs is None else make_sequence(
-            validation_source, validation_rows, batch_size=VALIDATION_BATCH)
         self.class_weights = self.dataset.class_weights()
 
 
