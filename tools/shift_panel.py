@@ -44,6 +44,19 @@ def _zoom(images: np.ndarray, factor: float) -> np.ndarray:
     return framed
 
 
+def _width(images: np.ndarray, factor: float) -> np.ndarray:
+    """Scale the width alone about the centre, as a different original aspect ratio squashed to a square would:
+    narrower (factor < 1) pads with black, wider crops."""
+    side = images.shape[2]
+    scaled = ndimage.zoom(images, (1, 1, round(side * factor) / side, 1), order=1)
+    offset = abs(scaled.shape[2] - side) // 2
+    if factor >= 1:
+        return scaled[:, :, offset:offset + side]
+    framed = np.zeros_like(images)
+    framed[:, :, offset:offset + scaled.shape[2]] = scaled
+    return framed
+
+
 def _contrast(images: np.ndarray, factor: float) -> np.ndarray:
     mean = images.mean(axis=(1, 2, 3), keepdims=True)
     return mean + factor * (images - mean)
@@ -67,6 +80,8 @@ PANEL = {
     "zoomed in x1.15": lambda x: _zoom(x, 1.15),
     "zoomed out x0.85": lambda x: _zoom(x, 0.85),
     "half resolution, upsampled": lambda x: _resize(_resize(x, x.shape[1] // 2), x.shape[1]),
+    "narrower x0.8": lambda x: _width(x, 0.8),
+    "wider x1.25": lambda x: _width(x, 1.25),
 }
 
 
