@@ -20,6 +20,8 @@ def test_the_ranked_table_fits_80_columns(tmp_path):
              {**trial("0029", 3, 0.5, reachable=False), "threshold": 6.4e-08, "seconds": 1234.0, "epochs": 10},
              {**trial("0030", None, 0.0, status="failed"), "message": "ResourceExhaustedError: out of memory"}]
     run.trials_json.write_text(json.dumps(worst))
+    run.manifest.write_text(json.dumps({"backend": "jax", "device": "NVIDIA H100", "inputs_on_device": True,
+                                        "versions": {}, "started": "then", "command": "search"}))
     console = Console(width=80, record=True)
     print_report(run, None, console)
     text = console.export_text()
@@ -28,4 +30,5 @@ def test_the_ranked_table_fits_80_columns(tmp_path):
     assert "…" not in "\n".join(table)
     for header in ("recall", "spec.", "prec.", "thr.", "AUC", "epochs", "time", "status"):
         assert header in table[1]
+    assert "backend jax on NVIDIA H100 (inputs on the device)" in " ".join(text.split())
     assert "trial 0030 failed: ResourceExhaustedError: out of memory" in text

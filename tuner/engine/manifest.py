@@ -56,7 +56,10 @@ def write_manifest(path: Path, command_line: str, settings: dict, data_fingerpri
     })
 
 
+def note_in_manifest(path: Path, **fields) -> None:
+    """Add what is known only once the search has started (for example `inputs_on_device`)."""
+    write_json(path, {**read_json(path), **fields})
+
+
 def mark_finished(path: Path) -> None:
-    manifest = read_json(path)
-    manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    write_json(path, manifest)
+    note_in_manifest(path, finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))

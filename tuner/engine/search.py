@@ -23,7 +23,7 @@ from tuner.core.runs import RunPaths, check_results_writable, run_lock
 from tuner.core.settings import SearchSettings
 from tuner.data.dataset import Dataset, data_fingerprint, load_dataset
 from tuner.engine.hypermodels import make_space, weights_sha256
-from tuner.engine.manifest import mark_finished, write_manifest
+from tuner.engine.manifest import mark_finished, note_in_manifest, write_manifest
 from tuner.engine.records import write_trials_table
 from tuner.engine.resume import prepare_run_folder, wait_for_chief_settings
 
@@ -91,7 +91,10 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
     inputs = None if role == "chief" else _model_inputs(settings, space, dataset, weights_digest)
     show_progress = settings.show_progress and role != "chief"
     with SearchDisplay(run.name, settings.precision_floor, enabled=show_progress) as display:
-        tuner = make_tuner(TrialContext(settings, run, dataset, inputs, display, budget_spent), space)
+        context = TrialContext(settings, run, dataset, inputs, display, budget_spent)
+        if role == "local":  # a chief trains nothing; its workers decide each for itself
+            note_in_manifest(run.manifest, inputs_on_device=context.on_device)
+        tuner = make_tuner(context, space)
         # Keras Tuner, Keras and we run three full garbage collections per trial; the millions of objects
         # of TensorFlow, Keras and the backbone, alive for the whole search, need not be scanned each
         # time (~0.3 s a collection on 2 CPU cores). Collected first, so no garbage is frozen with them.
