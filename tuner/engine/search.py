@@ -22,6 +22,7 @@ from tuner.core.progress import stderr_console
 from tuner.core.runs import RunPaths, check_results_writable, run_lock
 from tuner.core.settings import SearchSettings
 from tuner.data.dataset import Dataset, data_fingerprint, load_dataset
+from tuner.engine.backends import reuse_compiled_functions
 from tuner.engine.hypermodels import make_space, weights_sha256
 from tuner.engine.manifest import mark_finished, note_in_manifest, write_manifest
 from tuner.engine.records import write_trials_table
@@ -76,6 +77,7 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
     # Hyperband's promoted trials start from their parent's weights; a fresh optimizer is expected.
     warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
     keras_tuner_patches.apply()
+    reuse_compiled_functions(settings.data.cache_dir / "xla")
     keras.utils.set_random_seed(settings.data.seed)
     if settings.deterministic:
         from tuner.engine.backends import enable_determinism
