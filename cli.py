@@ -66,7 +66,8 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, metavar="N",
                         help="at most N images per class in each split, for quick runs")
     parser.add_argument("--cache-dir", metavar="DIR",
-                        help="image/feature cache (else $XRAY_TUNER_CACHE, else ~/.cache/xray-tuner)")
+                        help="cache of images, features and (JAX) compiled steps "
+                             "(else $XRAY_TUNER_CACHE, else ~/.cache/xray-tuner)")
 
 
 def build_parser() -> argparse.ArgumentParser:
