@@ -31,7 +31,7 @@ def enable_determinism() -> None:
 
 
 def reuse_compiled_functions(directory: Path) -> None:
-    """Keep the compiled programs of every step in `directory` (JAX; call before anything compiles).
+    """Keep the compiled programs of every step in `directory`, under JAX.
 
     Each trial builds a new model, so JAX would compile its training and prediction steps again, though
     trials of one architecture (a Hyperband trial and the one it continues; heads that differ only in

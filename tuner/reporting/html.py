@@ -156,7 +156,7 @@ def _manifest_section(manifest: dict) -> str:
             ("finished", manifest.get("finished") or "not yet"), ("backend", manifest.get("backend")),
             ("device", manifest.get("device")), ("versions", versions), ("git commit", manifest.get("git_commit")),
             ("weights SHA-256", manifest.get("weights_sha256"))]
-    if "inputs_on_device" in manifest:  # recorded since issue 15
+    if "inputs_on_device" in manifest:  # older runs did not record it
         rows.insert(5, ("inputs", "on the device" if manifest["inputs_on_device"] else "fed from the host"))
     cells = "".join(f'<tr><th class="text">{_text(key)}</th><td class="text">{_text(value)}</td></tr>'
                     for key, value in rows)
