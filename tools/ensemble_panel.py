@@ -33,7 +33,7 @@ from tuner.evaluation.holdout import choose_trial  # noqa: E402
 def panel_probabilities(run: RunPaths, trial_id: str, cache: Path) -> tuple[np.ndarray, list[np.ndarray]]:
     """The validation labels and, per change of the panel (in its order), the trial's probabilities."""
     path = cache / f"{trial_id}.npz"
-    if not path.is_file():
+    if not path.is_file() or list(np.load(path).get("changes", [])) != list(PANEL):  # none, or another panel
         settings = settings_from_run(run)
         dataset = load_dataset(settings.data)
         validation = dataset.side("validation")
@@ -43,7 +43,7 @@ def panel_probabilities(run: RunPaths, trial_id: str, cache: Path) -> tuple[np.n
                                                    batch_size=64, verbose=0)).ravel()
                   for i, change in enumerate(PANEL.values())}
         cache.mkdir(parents=True, exist_ok=True)
-        np.savez(path, labels=validation["label"].to_numpy(), **scores)
+        np.savez(path, labels=validation["label"].to_numpy(), changes=np.array(list(PANEL)), **scores)
     saved = np.load(path)
     return saved["labels"], [saved[str(i)] for i in range(len(PANEL))]
 

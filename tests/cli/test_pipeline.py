@@ -14,6 +14,7 @@ import pytest
 import cli
 from tuner.core.runs import RunPaths
 from tuner.demo import make_synthetic_dataset
+from tuner.engine.backends import on_accelerator
 from tuner.evaluation.statistics import METRIC_NAMES, REFERENCE_RESULTS
 
 
@@ -53,7 +54,7 @@ def test_search_writes_every_trial_with_its_metrics_and_history(finished_run):
     assert json.loads(run.settings.read_text())["precision_floor"] == 0.5
     manifest = json.loads(run.manifest.read_text())
     assert manifest["backend"] == keras.backend.backend() and manifest["finished"]
-    assert manifest["inputs_on_device"] is False  # a CPU: batches come from the host arrays
+    assert manifest["inputs_on_device"] is (keras.backend.backend() == "jax" and on_accelerator())
 
 
 def test_report_json_is_ranked_by_score(finished_run, capsys):

@@ -38,5 +38,7 @@ TRIALS = textwrap.dedent("""
 def test_trials_of_one_architecture_compile_their_training_step_once(tmp_path):
     cache = tmp_path / "xla"
     subprocess.run([sys.executable, "-c", TRIALS, str(cache)], check=True, timeout=300)
-    train_steps = sorted(path.name for path in cache.iterdir() if path.name.startswith("jit_train_step"))
+    assert cache.is_dir(), "no compiled program was kept"
+    train_steps = sorted(path.name for path in cache.iterdir()
+                         if path.name.startswith("jit_train_step") and path.name.endswith("-cache"))
     assert len(train_steps) == 2, train_steps  # one per architecture, not one per trial

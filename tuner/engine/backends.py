@@ -6,9 +6,12 @@ framework, and imports it only when that framework is the backend in use.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 from pathlib import Path
+
+XLA_CACHE_BYTES = 2 * 2**30
 
 
 def enable_determinism() -> None:
@@ -38,6 +41,10 @@ def reuse_compiled_functions(directory: Path) -> None:
     learning rate) give the same XLA program. XLA's persistent cache finds it by the program's hash: one
     compile per architecture for the whole search, and none when a search resumes or repeats. TensorFlow
     traces each model's functions anew (seconds on a CPU, where it does not use XLA).
+
+    JAX sets its cache up once per process: a second search in the same process (a notebook) keeps the
+    first one's folder. With `filelock` installed (the `jax` extra), JAX locks the entries, so workers can
+    share the folder, and drops the least recently used beyond XLA_CACHE_BYTES.
     """
     import keras
 
@@ -47,6 +54,8 @@ def reuse_compiled_functions(directory: Path) -> None:
 
     jax.config.update("jax_compilation_cache_dir", str(directory))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)  # a CPU compiles a head in < 1 s
+    if importlib.util.find_spec("filelock") is not None:  # without it JAX refuses a size limit
+        jax.config.update("jax_compilation_cache_max_size", XLA_CACHE_BYTES)
 
 
 def device_name() -> str:
