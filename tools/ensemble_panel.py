@@ -20,30 +20,22 @@ from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from shift_panel import PANEL  # noqa: E402  (this folder)
+from shift_panel import PANEL, panel_probabilities  # noqa: E402  (this folder)
 
 from tuner.core.runs import RunPaths, find_run  # noqa: E402
 from tuner.core.settings import settings_from_run  # noqa: E402
-from tuner.data.dataset import load_dataset  # noqa: E402
-from tuner.engine.hypermodels import load_trial_model  # noqa: E402
 from tuner.engine.objective import OperatingRule, operating_point  # noqa: E402
 from tuner.evaluation.holdout import choose_trial  # noqa: E402
 
 
-def panel_probabilities(run: RunPaths, trial_id: str, cache: Path) -> tuple[np.ndarray, list[np.ndarray]]:
+def cached_panel_probabilities(run: RunPaths, trial_id: str, cache: Path) -> tuple[np.ndarray, list[np.ndarray]]:
     """The validation labels and, per change of the panel (in its order), the trial's probabilities."""
     path = cache / f"{trial_id}.npz"
     if not path.is_file() or list(np.load(path).get("changes", [])) != list(PANEL):  # none, or another panel
-        settings = settings_from_run(run)
-        dataset = load_dataset(settings.data)
-        validation = dataset.side("validation")
-        images = np.asarray(dataset.images[validation["row"].to_numpy()], dtype=np.float32)
-        model = load_trial_model(run, settings, choose_trial(run, trial_id))
-        scores = {str(i): np.asarray(model.predict(np.clip(change(images), 0, 255).astype(np.float32),
-                                                   batch_size=64, verbose=0)).ravel()
-                  for i, change in enumerate(PANEL.values())}
+        labels, probabilities = panel_probabilities(run, choose_trial(run, trial_id))
         cache.mkdir(parents=True, exist_ok=True)
-        np.savez(path, labels=validation["label"].to_numpy(), changes=np.array(list(PANEL)), **scores)
+        np.savez(path, labels=labels, changes=np.array(list(PANEL)),
+                 **{str(i): scored for i, scored in enumerate(probabilities.values())})
     saved = np.load(path)
     return saved["labels"], [saved[str(i)] for i in range(len(PANEL))]
 
@@ -68,7 +60,7 @@ def main() -> None:
     run = find_run(Path(args.results_dir), args.run)
     cache = args.cache or run.directory / "panel"
     rule = OperatingRule.of(settings_from_run(run))
-    scored = {trial: panel_probabilities(run, trial, cache) for trial in args.trial}
+    scored = {trial: cached_panel_probabilities(run, trial, cache) for trial in args.trial}
     labels = next(iter(scored.values()))[0]
     print("| model | threshold | clean: spec. / recall / AUC | changes: spec. mean / worst | spec. per change |")
     print("|---|---:|---|---|---|")

@@ -21,10 +21,11 @@ from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tuner.core.runs import find_run  # noqa: E402
+from tuner.core.runs import RunPaths, find_run  # noqa: E402
 from tuner.core.settings import settings_from_run  # noqa: E402
 from tuner.data.dataset import load_dataset  # noqa: E402
 from tuner.engine.hypermodels import load_trial_model  # noqa: E402
+from tuner.engine.records import TrialRecord  # noqa: E402
 from tuner.evaluation.holdout import choose_trial  # noqa: E402
 
 
@@ -85,24 +86,30 @@ PANEL = {
 }
 
 
-def panel_scores(run_dir: Path, run_name: str, trial_id: str | None) -> dict[str, tuple[float, float, float]]:
-    """Specificity, recall and ROC-AUC of the run's chosen model (or trial) under each change of the panel."""
-    run = find_run(run_dir, run_name)
-    trial = choose_trial(run, trial_id)
+def panel_probabilities(run: RunPaths, trial: TrialRecord) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The validation labels and the trial's probabilities under each change of the panel."""
     settings = settings_from_run(run)
     dataset = load_dataset(settings.data)
     validation = dataset.side("validation")
     images = np.asarray(dataset.images[validation["row"].to_numpy()], dtype=np.float32)
-    labels = validation["label"].to_numpy()
     model = load_trial_model(run, settings, trial)
+    return validation["label"].to_numpy(), {
+        name: np.asarray(model.predict(np.clip(change(images), 0, 255).astype(np.float32), batch_size=64,
+                                       verbose=0)).ravel()
+        for name, change in PANEL.items()}
+
+
+def panel_scores(run_dir: Path, run_name: str, trial_id: str | None) -> dict[str, tuple[float, float, float]]:
+    """Specificity, recall and ROC-AUC of the run's chosen model (or trial) under each change of the panel."""
+    run = find_run(run_dir, run_name)
+    trial = choose_trial(run, trial_id)
+    labels, probabilities = panel_probabilities(run, trial)
     threshold = trial.operating_point.threshold
     scores = {}
-    for name, change in PANEL.items():
-        changed = np.clip(change(images), 0, 255).astype(np.float32)
-        probabilities = np.asarray(model.predict(changed, batch_size=64, verbose=0)).ravel()
-        called = probabilities >= threshold
+    for name, scored in probabilities.items():
+        called = scored >= threshold
         scores[name] = (float(np.mean(~called[labels == 0])), float(np.mean(called[labels == 1])),
-                        float(roc_auc_score(labels, probabilities)))
+                        float(roc_auc_score(labels, scored)))
     print(f"{run_name}: trial {trial.trial_id}, threshold {threshold:.3g}, {len(labels)} validation images",
           file=sys.stderr)
     return scores

@@ -15,7 +15,7 @@ from tuner.core.runs import RunPaths
 from tuner.core.settings import stored_settings
 from tuner.engine.records import best_trial, read_trials_table
 from tuner.reporting.plots import plot_search, plot_test
-from tuner.reporting.tables import JSON_FIELDS, report_records, rule_text
+from tuner.reporting.tables import JSON_FIELDS, inputs_place, report_records, rule_text
 
 # The export's columns (tables.JSON_FIELDS), the hyperparameters each in a column of its own, the reason of a
 # failure in the report's text.
@@ -156,8 +156,8 @@ def _manifest_section(manifest: dict) -> str:
             ("finished", manifest.get("finished") or "not yet"), ("backend", manifest.get("backend")),
             ("device", manifest.get("device")), ("versions", versions), ("git commit", manifest.get("git_commit")),
             ("weights SHA-256", manifest.get("weights_sha256"))]
-    if "inputs_on_device" in manifest:  # older runs did not record it
-        rows.insert(5, ("inputs", "on the device" if manifest["inputs_on_device"] else "fed from the host"))
+    if inputs_place(manifest):  # older runs did not record it
+        rows.insert(5, ("inputs", inputs_place(manifest)))
     cells = "".join(f'<tr><th class="text">{_text(key)}</th><td class="text">{_text(value)}</td></tr>'
                     for key, value in rows)
     return f'<h2>Manifest</h2><table id="manifest">{cells}</table>'

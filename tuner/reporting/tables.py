@@ -39,11 +39,11 @@ def print_spaces(console: Console) -> None:
         console.print(table)
 
 
-def _inputs_text(manifest: dict) -> str:
-    """Where the trials read their inputs from, when the run recorded it (runs before it did not)."""
+def inputs_place(manifest: dict) -> str | None:
+    """Where the trials read their inputs from, or None for runs from before the manifest said."""
     if "inputs_on_device" not in manifest:
-        return ""
-    return " (inputs on the device)" if manifest["inputs_on_device"] else " (inputs fed from the host)"
+        return None
+    return "on the device" if manifest["inputs_on_device"] else "fed from the host"
 
 
 def _varying_hyperparameters(trials: list[TrialRecord]) -> list[str]:
@@ -96,9 +96,10 @@ def print_report(run: RunPaths, top: int | None, console: Console) -> None:
     floor = settings["precision_floor"]
     manifest = read_json(run.manifest) if run.manifest.is_file() else {}
     synthetic = " · [bold yellow]SYNTHETIC DATA[/]" if manifest.get("synthetic_data") else ""
+    inputs = f" (inputs {inputs_place(manifest)})" if inputs_place(manifest) else ""
     console.print(f"[bold]{run.name}[/] · space {settings['space']} · {rule_text(settings)} · "
                   f"{settings['image_size']} px · seed {settings['seed']} · backend {manifest.get('backend', '?')} "
-                  f"on {manifest.get('device', '?')}{_inputs_text(manifest)}{synthetic}")
+                  f"on {manifest.get('device', '?')}{inputs}{synthetic}")
     # On a narrow terminal the metrics keep their whole headers; the hyperparameters (and the input and
     # worker columns) come back at 120 columns, with --wide, or in a file or pipe.
     wide = console.width >= WIDE_TABLE_COLUMNS
