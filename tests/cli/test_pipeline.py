@@ -9,12 +9,18 @@ import sys
 from pathlib import Path
 
 import keras
+import numpy as np
 import pytest
 
 import cli
 from tuner.core.runs import RunPaths
+from tuner.core.settings import settings_from_run
+from tuner.data.dataset import load_dataset
 from tuner.demo import make_synthetic_dataset
 from tuner.engine.backends import on_accelerator
+from tuner.engine.hypermodels import load_trial_model
+from tuner.engine.objective import OperatingRule, operating_point
+from tuner.evaluation.holdout import choose_trial, predict_probabilities
 from tuner.evaluation.statistics import METRIC_NAMES, REFERENCE_RESULTS
 
 
@@ -165,10 +171,11 @@ def test_mobilenet_head_search_then_fine_tuning(synthetic_data, tmp_path, capsys
                      "--precision-floor", "0.5", "--finetune-epochs", "1"])
     assert code == 0
     trials = _json_output(capsys, ["report", "--results-dir", str(results), "--format", "json"])
-    searched = [trial for trial in trials if trial["stage"] != "finetune"]
+    searched = [trial for trial in trials if trial["stage"] == "search"]
     finetuned = [trial for trial in trials if trial["stage"] == "finetune"]
+    ensembles = [trial for trial in trials if trial["stage"] == "ensemble"]
     assert searched and all(trial["status"] == "completed" and trial["cached_features"] for trial in searched)
-    for trial in [*searched, *finetuned]:  # every trial trained and was scored: none failed or was skipped
+    for trial in [*searched, *finetuned, *ensembles]:  # every trial was scored: none failed or was skipped
         assert isinstance(trial["score"], float) and math.isfinite(trial["score"]), trial
         assert all(0.0 <= trial[metric] <= 1.0 for metric in ("recall", "precision", "threshold", "pr_auc")), trial
     assert sorted(trial["rank"] for trial in trials) == list(range(1, len(trials) + 1))
@@ -181,6 +188,24 @@ def test_mobilenet_head_search_then_fine_tuning(synthetic_data, tmp_path, capsys
     result = _json_output(capsys, ["test", "--results-dir", str(results), "--format", "json",
                                    "--trial", finetuned[0]["trial_id"]])
     assert result["threshold"] == finetuned[0]["threshold"]  # the recorded operating point, exactly
+    # The ensemble of the parent and its fine-tuned version: its model's probabilities are the mean of
+    # theirs, and its threshold is the one the rule chooses on that mean.
+    assert len(ensembles) == 1 and ensembles[0]["trial_id"] == parent["trial_id"] + "-ens"
+    assert ensembles[0]["members"] == [parent["trial_id"], finetuned[0]["trial_id"]]
+    assert ensembles[0]["epochs"] == 0 and ensembles[0]["status"] == "completed"
+    run = RunPaths(results / "mnh")
+    settings = settings_from_run(run)
+    dataset = load_dataset(settings.data)
+    validation = dataset.side("validation")
+
+    def validation_probabilities(trial_id):
+        model = load_trial_model(run, settings, choose_trial(run, trial_id))
+        return predict_probabilities(model, dataset.images, validation["row"].to_numpy())
+
+    mean = np.mean([validation_probabilities(trial_id) for trial_id in ensembles[0]["members"]], axis=0)
+    np.testing.assert_allclose(validation_probabilities(ensembles[0]["trial_id"]), mean, rtol=1e-5, atol=1e-6)
+    point = operating_point(validation["label"].to_numpy(), mean, OperatingRule.of(settings))
+    assert point.threshold == pytest.approx(ensembles[0]["threshold"], rel=1e-5)
 
 
 def test_test_refuses_an_operating_point_its_model_does_not_give(finished_run, tmp_path, capsys):

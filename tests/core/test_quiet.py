@@ -19,3 +19,13 @@ def test_native_library_lines_stay_off_stderr(tmp_path):
     assert completed.returncode == 2
     assert completed.stderr.splitlines() == [f"error: weights file {tmp_path / 'NOT_HDF5.h5'} is not an HDF5 file "
                                              "(expected Keras .h5 weights)"]
+
+
+def test_speed_notes_are_dropped_and_real_errors_kept():
+    from tuner.core.quiet import NATIVE_LOG_LINE
+
+    note = (b"E0000 00:00:1795756971.651020   24467 util.cc:131] oneDNN supports DT_HALF only on platforms with "
+            b"AVX-512. Falling back to the default Eigen-based implementation if present.")
+    error = b"E0000 00:00:1795756971.651020   24467 bfc_allocator.cc:501] Allocator ran out of memory"
+    assert NATIVE_LOG_LINE.match(note)
+    assert not NATIVE_LOG_LINE.match(error)

@@ -1,4 +1,4 @@
-"""Which model a run hands over: the best trial, or its fine-tuned child when that keeps the contract."""
+"""Which model a run hands over: the best trial, or what fine-tuning made of it when that keeps the contract."""
 
 from __future__ import annotations
 
@@ -25,6 +25,18 @@ def test_the_parent_stays_when_fine_tuning_loses_recall_or_the_floor():
     assert chosen(lost_floor, 0.98) == "0012"
     failed = [trial("0012", 1, 0.98), trial("0012-ft", None, 0.99, stage="finetune", parent="0012", status="failed")]
     assert chosen(failed, 0.98) == "0012"
+
+
+def _with_ensemble(ensemble_recall, ensemble_reachable=True):
+    return [trial("0012-ft", 1, 0.99, 0.96, stage="finetune", parent="0012"), trial("0012", 2, 0.98, 0.985),
+            trial("0012-ens", 3, ensemble_recall, 0.97, reachable=ensemble_reachable, stage="ensemble", parent="0012"),
+            trial("0007", 4, 0.98, 0.98)]
+
+
+def test_the_ensemble_is_chosen_first_then_the_fine_tuned_model():
+    assert chosen(_with_ensemble(0.98), 0.98) == "0012-ens"  # though the fine-tuned model ranks first
+    assert chosen(_with_ensemble(0.97), 0.98) == "0012-ft"  # the ensemble lost recall
+    assert chosen(_with_ensemble(0.99, ensemble_reachable=False), 0.98) == "0012-ft"  # or the floor
 
 
 def test_the_best_ranked_trial_otherwise():

@@ -72,3 +72,18 @@ def test_a_cnn_is_explained_at_its_last_convolution_block():
     assert explain.features.output.shape[1:3] == (4, 4)  # four blocks of "same" pooling: 64 / 2**4
     heat_maps, _ = explain(np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32))
     assert heat_maps.shape == (2, 64, 64) and 0.0 <= heat_maps.min() <= heat_maps.max() <= 1.0
+
+
+def test_an_ensemble_is_explained_by_the_mean_of_its_members():
+    keras.utils.set_random_seed(1)
+    members = [CnnDepth(64).build(keras_tuner.HyperParameters()) for _ in range(2)]
+    for index, member in enumerate(members):
+        member.name = f"member_{index}"  # names are unique in a model
+    images = keras.Input((64, 64, 3))
+    ensemble = keras.Model(images, keras.layers.Average()([member(images) for member in members]))
+    pictures = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
+    heat_maps, probabilities = GradCam(ensemble)(pictures)
+    each = [GradCam(member)(pictures) for member in members]
+    np.testing.assert_allclose(heat_maps, (each[0][0] + each[1][0]) / 2, rtol=1e-6)
+    np.testing.assert_allclose(probabilities, ensemble.predict(pictures, verbose=0).ravel(), rtol=1e-3, atol=1e-5)
+    assert not np.allclose(each[0][0], each[1][0])  # two different members: the mean is not either one

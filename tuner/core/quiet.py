@@ -21,6 +21,7 @@ NATIVE_LOG_LINE = re.compile(
     rb"|[IW]\d{4} [\d:.]+ +\d+ [\w./+-]+:\d+\] "  # absl / TensorFlow C++ info and warnings
     # Errors only where they say "no GPU here": a real GPU error (out of memory, cuDNN) gets through.
     rb"|E\d{4} [\d:.]+ +\d+ [\w./+-]+:\d+\] failed call to cuInit"
+    rb"|E\d{4} [\d:.]+ +\d+ [\w./+-]+:\d+\] oneDNN supports DT_HALF only"  # a speed note, not an error
     rb"|To enable the following instructions: .* rebuild TensorFlow"
     rb"|\s*$)"
 )

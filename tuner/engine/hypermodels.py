@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 
 from search_spaces import get_space_class
+from tuner.core.atomic import read_json
 from tuner.core.errors import ToolkitError, command
 from tuner.core.runs import RunPaths
 from tuner.core.settings import SearchSettings
@@ -49,7 +50,10 @@ def trial_hyperparameters(space, values: dict):
 
 def load_trial_model(run: RunPaths, settings: SearchSettings, trial: TrialRecord, on_images: bool = True):
     """A trial's best-epoch model: on images (backbone and head joined for mobilenet_head), or, with
-    `on_images=False`, as the trial trained it (a head alone on cached features)."""
+    `on_images=False`, as the trial trained it (a head alone on cached features). An ensemble's is
+    always on images."""
+    if trial.stage == "ensemble":
+        return ensemble_model(run, settings, trial.members)
     checkpoint = run.model_weights(trial.trial_id, trial.stage)
     if not checkpoint.is_file():
         raise ToolkitError(f"trial {trial.trial_id} of run {run.name!r} has no saved model ({checkpoint} is "
@@ -64,3 +68,19 @@ def load_trial_model(run: RunPaths, settings: SearchSettings, trial: TrialRecord
     if on_images and settings.uses_feature_cache and trial.stage != "finetune":
         model = space.full_model(model)
     return model
+
+
+def ensemble_model(run: RunPaths, settings: SearchSettings, members: list[str]):
+    """One model on images whose output is the mean of the member trials' probabilities."""
+    import keras
+
+    models = []
+    for trial_id in members:
+        path = run.trial_record(trial_id)
+        if not path.is_file():
+            raise ToolkitError(f"run {run.name!r} has no trial {trial_id}, a member of its ensemble ({path} is "
+                               f"missing): choose another trial with --trial (see {command('report')})")
+        models.append(load_trial_model(run, settings, TrialRecord.from_dict(read_json(path))))
+    images = keras.Input(models[0].input_shape[1:], name="images")
+    return keras.Model(images, keras.layers.Average(name="mean_probability")([model(images) for model in models]),
+                       name="ensemble")

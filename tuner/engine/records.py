@@ -28,8 +28,9 @@ class TrialRecord:
     trial_id: str
     status: str  # "completed" or "failed"
     hyperparameters: dict
-    stage: str = "search"  # or "finetune": `<parent>-ft`, trained after the search
+    stage: str = "search"  # or "finetune" (`<parent>-ft`) or "ensemble" (`<parent>-ens`), after the search
     parent_trial: str | None = None  # Hyperband's promoted-from trial, or the fine-tuned one
+    members: list | None = None  # an ensemble's trials, whose probabilities it averages
     bracket: int | None = None
     round: int | None = None
     initial_epoch: int = 0
@@ -97,21 +98,23 @@ def write_record(run: RunPaths, record: TrialRecord) -> None:
 def best_trial(trials: list[TrialRecord], recall_target: float) -> TrialRecord | None:
     """The model a run hands over, from its ranked trials table (None when no trial finished).
 
-    The best-ranked trial, except that its fine-tuned version (`<id>-ft`) takes its place whenever it
-    keeps the user's contract on validation: it reaches the precision floor and at least the recall
-    (counted up to the target) of the trial it was tuned from. Validation comes from the training
-    folder and cannot show the shift that fine-tuning on augmented images is for; the specificity
-    tie-break that ranks search trials is not asked of it.
+    The best-ranked search trial, except that what the stages after the search made of it takes its place
+    whenever it keeps the user's contract on validation: it reaches the precision floor and at least
+    the recall (counted up to the target) of the trial it came from. First the ensemble of the trial
+    and its fine-tuned version (`<id>-ens`), then the fine-tuned version alone (`<id>-ft`). Validation
+    comes from the training folder and cannot show the shift these stages are for; the specificity
+    tie-break that ranks search trials is not asked of them.
     """
     completed = sorted((trial for trial in trials if trial.completed), key=lambda trial: trial.rank)
     if not completed:
         return None
-    best = completed[0]
-    for trial in completed:
-        if trial.stage == "finetune" and trial.parent_trial == best.trial_id and trial.reachable:
-            recall, parent_recall = trial.operating_point.recall, best.operating_point.recall
-            if min(recall, recall_target) >= min(parent_recall, recall_target) - 1e-9:
-                return trial
+    best = next((trial for trial in completed if trial.stage == "search"), completed[0])
+    for stage in ("ensemble", "finetune"):
+        for trial in completed:
+            if trial.stage == stage and trial.parent_trial == best.trial_id and trial.reachable:
+                recall, parent_recall = trial.operating_point.recall, best.operating_point.recall
+                if min(recall, recall_target) >= min(parent_recall, recall_target) - 1e-9:
+                    return trial
     return best
 
 

@@ -3,7 +3,7 @@
 The order of one search: check the inputs (data, weights, results folder) before anything is
 written; take the run's lock; create or resume the run folder (resume.py); write the manifest; load
 the images or the backbone's cached features; let Keras Tuner run the trials (tuner.py); fine-tune
-the best head (finetune.py); mark the run finished.
+the best head (finetune.py) and average it with its parent (ensemble.py); mark the run finished.
 """
 
 from __future__ import annotations
@@ -120,12 +120,13 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
     write_trials_table(run)
     if role != "worker":
         if settings.finetunes:
+            from tuner.engine.ensemble import ensemble_finetuned
             from tuner.engine.finetune import finetune_best
 
             if budget_spent():
                 _say_budget_spent(settings, run)
                 return
-            finetune_best(settings, dataset, run)
+            ensemble_finetuned(settings, dataset, run, finetune_best(settings, dataset, run))
         mark_finished(run.manifest)
 
 

@@ -19,12 +19,17 @@ EXPLAIN_BATCH = 16
 
 
 class GradCam:
-    """Heat maps and probabilities of a Keras model on images (N, S, S, 3) in 0..255."""
+    """Heat maps and probabilities of a Keras model on images (N, S, S, 3) in 0..255. An ensemble's
+    (`hypermodels.ensemble_model`) are the means of its members' heat maps and probabilities."""
 
     def __init__(self, model) -> None:
         import keras
 
         layers = model.layers
+        self.members = []
+        if isinstance(layers[-1], keras.layers.Average):
+            self.members = [GradCam(layer) for layer in layers if isinstance(layer, keras.Model)]
+            return
         spatial = [index for index, layer in enumerate(layers) if _rank(layer) == 4]
         if not spatial:
             raise ValueError(f"model {model.name} has no spatial feature map to explain")
@@ -50,6 +55,10 @@ class GradCam:
     def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(heat maps (N, S, S) in 0..1 at the images' size, PNEUMONIA probabilities (N,))."""
         import keras
+
+        if self.members:
+            maps, probabilities = zip(*(member(images) for member in self.members), strict=True)
+            return np.mean(maps, axis=0), np.mean(probabilities, axis=0)
 
         maps, probabilities = [], []
         for start in range(0, len(images), EXPLAIN_BATCH):

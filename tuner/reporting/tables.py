@@ -24,7 +24,7 @@ WIDE_TABLE_COLUMNS = 120
 JSON_FIELDS = ("rank", "trial_id", "status", "stage", "score", "recall", "specificity", "precision", "prevalence",
                "threshold", "reachable", "roc_auc",
                "pr_auc", "accuracy", "val_loss", "epochs", "best_epoch", "seconds", "bracket", "round",
-               "parent_trial", "cached_features", "worker", "hyperparameters", "message")
+               "parent_trial", "members", "cached_features", "worker", "hyperparameters", "message")
 
 
 def print_spaces(console: Console) -> None:
@@ -221,16 +221,22 @@ def _print_best(trials: list[TrialRecord], settings: dict, console: Console) -> 
                       f"{top_precision:.3f}; best recall reached {top_recall:.3f}. `test` needs --trial ID.")
         return
     point = best.operating_point
-    what = f"fine-tuned from trial {best.parent_trial}" if best.stage == "finetune" else "the best trial"
+    what = {"finetune": f"fine-tuned from trial {best.parent_trial}",
+            "ensemble": f"the average of trials {' and '.join(best.members or [])}"}.get(best.stage, "the best trial")
     console.print(f"[bold]Chosen model {best.trial_id}[/] ({what}): validation recall {point.recall:.3f} at precision "
                   f"{point.precision:.3f}{_prevalence_text(asdict(point))}, specificity "
                   f"{format_metric(point.specificity)} (threshold {point.threshold:.3g}), ROC-AUC {best.roc_auc:.3f}, "
-                  f"PR-AUC {best.pr_auc:.3f}, accuracy {best.accuracy:.3f}; best epoch {best.best_epoch} "
-                  f"(epochs {best.initial_epoch + 1}–{best.initial_epoch + best.epochs} trained in this trial, "
-                  f"{best.seconds:.0f} s).")
+                  f"PR-AUC {best.pr_auc:.3f}, accuracy {best.accuracy:.3f}; {_training_text(best)}.")
     console.print("  " + ", ".join(f"{name}={_short(value)}" for name, value in best.hyperparameters.items()))
     if failed:
         console.print(f"{failed} trial(s) failed: see the status column.")
+
+
+def _training_text(trial: TrialRecord) -> str:
+    if trial.stage == "ensemble":
+        return f"nothing trained, scored in {trial.seconds:.0f} s"
+    return (f"best epoch {trial.best_epoch} (epochs {trial.initial_epoch + 1}–{trial.initial_epoch + trial.epochs} "
+            f"trained in this trial, {trial.seconds:.0f} s)")
 
 
 def _print_test_runs(run: RunPaths, console: Console) -> None:
