@@ -129,6 +129,7 @@ def trials_frame(records: list[TrialRecord]) -> pd.DataFrame:
     rows = []
     for record in records:
         row = {key: value for key, value in record.to_dict(history=False).items() if key != "hyperparameters"}
+        row["members"] = " ".join(record.members) if record.members else None  # one cell in trials.csv
         row.update({f"hp:{name}": value for name, value in record.hyperparameters.items()})
         rows.append(row)
     frame = pd.DataFrame(rows)
