@@ -37,6 +37,10 @@ def test_the_ensemble_is_chosen_first_then_the_fine_tuned_model():
     assert chosen(_with_ensemble(0.98), 0.98) == "0012-ens"  # though the fine-tuned model ranks first
     assert chosen(_with_ensemble(0.97), 0.98) == "0012-ft"  # the ensemble lost recall
     assert chosen(_with_ensemble(0.99, ensemble_reachable=False), 0.98) == "0012-ft"  # or the floor
+    assert chosen(_with_ensemble(0.98), 0.99) == "0012-ens"  # compared with the parent's recall (0.98), not the -ft's
+    both_lost = _with_ensemble(0.97)
+    both_lost[0] = trial("0012-ft", 1, 0.97, 0.999, stage="finetune", parent="0012")
+    assert chosen(both_lost, 0.98) == "0012"
 
 
 def test_the_best_ranked_trial_otherwise():

@@ -32,3 +32,23 @@ def test_the_ranked_table_fits_80_columns(tmp_path):
         assert header in table[1]
     assert "backend jax on NVIDIA H100 (inputs on the device)" in " ".join(text.split())
     assert "trial 0030 failed: ResourceExhaustedError: out of memory" in text
+
+
+def test_an_ensemble_is_named_with_its_members_in_the_report_and_exports(tmp_path):
+    from tuner.reporting.tables import format_report
+
+    run = RunPaths(tmp_path / "run")
+    run.directory.mkdir()
+    run.settings.write_text(json.dumps({"space": "mobilenet_head", "precision_floor": 0.9, "recall_target": 0.98,
+                                        "image_size": 224, "seed": 0}))
+    trials = [trial("0012", 1, 0.98), trial("0012-ft", 2, 0.98, stage="finetune", parent="0012"),
+              {**trial("0012-ens", 3, 0.98, stage="ensemble", parent="0012"), "members": ["0012", "0012-ft"],
+               "epochs": 0, "best_epoch": 0}]
+    run.trials_json.write_text(json.dumps(trials))
+    console = Console(width=160, record=True)
+    print_report(run, None, console)
+    text = " ".join(console.export_text().split())
+    assert "Chosen model 0012-ens (the average of trials 0012 and 0012-ft)" in text and "nothing trained" in text
+    assert "0012,0012-ft" not in format_report(run, "csv", None)
+    assert ",0012 0012-ft," in format_report(run, "csv", None)
+    assert json.loads(format_report(run, "json", None))[2]["members"] == ["0012", "0012-ft"]

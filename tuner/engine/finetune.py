@@ -5,7 +5,8 @@ chest X-rays, and cached features cannot be augmented. This stage takes the best
 on a MobileNetV2 whose top blocks train too (`MobileNetHead.finetune_model`), and trains both on
 augmented images at a low learning rate for a few epochs, scoring every epoch on validation with the
 search's own objective. The result is one more trial record, `<parent>-ft`, ranked with the others;
-it is the run's chosen model when it keeps the user's contract on validation (`records.best_trial`).
+it is the run's chosen model when it keeps the user's contract on validation and the ensemble stage
+after it (`ensemble.py`) does not (`records.best_trial`).
 """
 
 from __future__ import annotations

@@ -70,10 +70,11 @@ def load_trial_model(run: RunPaths, settings: SearchSettings, trial: TrialRecord
     return model
 
 
-def ensemble_model(run: RunPaths, settings: SearchSettings, members: list[str]):
-    """One model on images whose output is the mean of the member trials' probabilities."""
-    import keras
-
+def ensemble_model(run: RunPaths, settings: SearchSettings, members: list[str] | None):
+    """The ensemble of the member trials of a run, on images (`average_of` their models)."""
+    if not members or len(members) < 2:
+        raise ToolkitError(f"an ensemble of run {run.name!r} lists {len(members or [])} member trial(s), not two or "
+                           f"more: its record is damaged; choose another trial with --trial (see {command('report')})")
     models = []
     for trial_id in members:
         path = run.trial_record(trial_id)
@@ -81,6 +82,15 @@ def ensemble_model(run: RunPaths, settings: SearchSettings, members: list[str]):
             raise ToolkitError(f"run {run.name!r} has no trial {trial_id}, a member of its ensemble ({path} is "
                                f"missing): choose another trial with --trial (see {command('report')})")
         models.append(load_trial_model(run, settings, TrialRecord.from_dict(read_json(path))))
-    images = keras.Input(models[0].input_shape[1:], name="images")
-    return keras.Model(images, keras.layers.Average(name="mean_probability")([model(images) for model in models]),
+    return average_of(models)
+
+
+def average_of(models: list):
+    """One model on the members' input whose output is the mean of their outputs (probabilities)."""
+    import keras
+
+    for index, model in enumerate(models):
+        model.name = f"member_{index}"  # names must be unique inside one model; these are fresh loads
+    inputs = keras.Input(models[0].input_shape[1:], name="images")
+    return keras.Model(inputs, keras.layers.Average(name="mean_probability")([model(inputs) for model in models]),
                        name="ensemble")

@@ -1,4 +1,4 @@
-"""Trial records: the one schema of a trial (search or fine-tuning), its operating point, the ranked
+"""Trial records: the one schema of a trial (search, fine-tuning or ensemble), its operating point, the ranked
 trials table built from them, and `best_trial`, the model a run hands over.
 
 Reads only JSON (no Keras), so `report` starts instantly.
@@ -29,7 +29,7 @@ class TrialRecord:
     status: str  # "completed" or "failed"
     hyperparameters: dict
     stage: str = "search"  # or "finetune" (`<parent>-ft`) or "ensemble" (`<parent>-ens`), after the search
-    parent_trial: str | None = None  # Hyperband's promoted-from trial, or the fine-tuned one
+    parent_trial: str | None = None  # Hyperband's promoted-from trial, or the one fine-tuned / ensembled
     members: list | None = None  # an ensemble's trials, whose probabilities it averages
     bracket: int | None = None
     round: int | None = None

@@ -123,10 +123,14 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
             from tuner.engine.ensemble import ensemble_finetuned
             from tuner.engine.finetune import finetune_best
 
+            if budget_spent():  # each stage resumes with the same command
+                _say_budget_spent(settings, run)
+                return
+            finetuned = finetune_best(settings, dataset, run)
             if budget_spent():
                 _say_budget_spent(settings, run)
                 return
-            ensemble_finetuned(settings, dataset, run, finetune_best(settings, dataset, run))
+            ensemble_finetuned(settings, dataset, run, finetuned)
         mark_finished(run.manifest)
 
 

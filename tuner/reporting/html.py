@@ -20,7 +20,7 @@ from tuner.reporting.tables import JSON_FIELDS, inputs_place, report_records, ru
 # The export's columns (tables.JSON_FIELDS), the hyperparameters each in a column of its own, the reason of a
 # failure in the report's text.
 TRIAL_COLUMNS = tuple(field for field in JSON_FIELDS if field not in ("hyperparameters", "message"))
-TEXT_COLUMNS = ("trial_id", "stage", "status", "parent_trial", "worker")
+TEXT_COLUMNS = ("trial_id", "stage", "status", "parent_trial", "members", "worker")
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1em; color: #222; }
@@ -170,7 +170,8 @@ def _figure(path: Path, caption: str) -> str:
 
 
 def _cell(value, text: bool) -> str:
-    shown = "" if value is None else (f"{value:.4g}" if isinstance(value, float) else str(value))
+    shown = "" if value is None else (f"{value:.4g}" if isinstance(value, float)
+                                      else " ".join(value) if isinstance(value, list) else str(value))
     return f'<td class="text">{_text(shown)}</td>' if text else f"<td>{_text(shown)}</td>"
 
 

@@ -66,6 +66,7 @@ def format_report(run: RunPaths, fmt: str, top: int | None) -> str:
     if fmt == "json":
         return json.dumps([{key: trial.get(key) for key in JSON_FIELDS} for trial in trials], indent=2)
     rows = [{**{k: trial.get(k) for k in JSON_FIELDS if k != "hyperparameters"},
+             "members": " ".join(trial.get("members") or []) or None,  # one cell, as in trials.csv
              **{f"hp:{k}": v for k, v in trial.get("hyperparameters", {}).items()}} for trial in trials]
     frame = pd.DataFrame(rows)
     if fmt == "csv":
