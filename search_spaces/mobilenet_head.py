@@ -13,6 +13,7 @@ import math
 
 import keras
 import keras_tuner
+import numpy as np
 
 from tuner.core.errors import ToolkitError
 from tuner.data.features import FEATURE_DTYPE
@@ -30,6 +31,7 @@ TOTAL_STRIDE = 32  # five stride-2 stages, each rounding up
 # ImageNet values (BatchNorm statistics from a few thousand X-rays would be noisier than ImageNet's).
 FINETUNE_FROM = "block_13_expand"
 FINETUNE_LEARNING_RATE = 3e-5
+RANDOM_BACKBONE_SEED = 0  # --weights none
 
 class MobileNetHead(keras_tuner.HyperModel):
     """A searched dense head on a frozen ImageNet MobileNetV2 (alpha 1.0).
@@ -90,6 +92,8 @@ class MobileNetHead(keras_tuner.HyperModel):
         )
         if weights_path is not None:
             _load_weights(mobilenet, weights_path)
+        else:
+            _fixed_random_weights(mobilenet)
         mobilenet.trainable = False
         images = keras.Input(shape, name="images")
         # Exactly mobilenet_v2.preprocess_input (x / 127.5 - 1), but as a layer that saves.
@@ -199,6 +203,21 @@ class StorageRounding(keras.layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "storage_dtype": self.storage_dtype}
+
+
+def _fixed_random_weights(model: keras.Model) -> None:
+    """Glorot-uniform kernels drawn from one fixed seed (`--weights none`), the other weights as built:
+    the same random backbone in every process, so features cached in a search and the models `test`
+    and `predict` rebuild later see the same one."""
+    rng = np.random.default_rng(RANDOM_BACKBONE_SEED)
+    weights = []
+    for weight in model.get_weights():
+        if weight.ndim >= 2:  # a kernel: (..., inputs, outputs)
+            receptive_field = int(np.prod(weight.shape[:-2]))
+            limit = math.sqrt(6 / (receptive_field * (weight.shape[-2] + weight.shape[-1])))
+            weight = rng.uniform(-limit, limit, weight.shape).astype(weight.dtype)
+        weights.append(weight)
+    model.set_weights(weights)
 
 
 def _load_weights(mobilenet: keras.Model, path: str) -> None:

@@ -107,3 +107,15 @@ def test_full_model_joins_backbone_and_head_and_loads_in_safe_mode(tmp_path):
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
     np.testing.assert_allclose(loaded.predict(images, verbose=0), expected, atol=1e-5)
+
+
+def test_without_weights_every_process_builds_the_same_random_backbone():
+    """`--weights none`: features cached in a search and the model `test` rebuilds see one backbone."""
+    keras.utils.set_random_seed(1)
+    first = MobileNetHead(32, None).backbone().get_weights()
+    keras.utils.set_random_seed(2)  # another process, another state of the random generators
+    second = MobileNetHead(32, None).backbone().get_weights()
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+    kernels = [weight for weight in first if weight.ndim >= 2]
+    assert kernels and all(0 < weight.std() < 1 for weight in kernels)  # random, at Glorot's scale

@@ -41,7 +41,7 @@ def ensemble_finetuned(settings: SearchSettings, dataset: Dataset, run: RunPaths
 
     from tuner.data.sequences import make_sequence
     from tuner.engine.hypermodels import ensemble_model
-    from tuner.engine.tuner import VALIDATION_BATCH
+    from tuner.engine.tuner import IMAGE_PREDICTION_BATCH
 
     started = time.monotonic()
     members = [finetuned.parent_trial, finetuned.trial_id]
@@ -49,7 +49,7 @@ def ensemble_finetuned(settings: SearchSettings, dataset: Dataset, run: RunPaths
         stderr_console.print(f"Scoring the average of trials {members[0]} and {members[1]} on validation …")
     validation = dataset.side("validation")
     model = ensemble_model(run, settings, members)
-    batches = make_sequence(dataset.images, validation["row"].to_numpy(), batch_size=VALIDATION_BATCH)
+    batches = make_sequence(dataset.images, validation["row"].to_numpy(), batch_size=IMAGE_PREDICTION_BATCH)
     probabilities = np.asarray(model.predict(batches, verbose=0), dtype=np.float64).ravel()
     metrics = validation_metrics(validation["label"].to_numpy(), probabilities, OperatingRule.of(settings))
     scored = {"epoch": 0, "loss": None, "learning_rate": None, "seconds": time.monotonic() - started,

@@ -53,7 +53,7 @@ def finetune_best(settings: SearchSettings, dataset: Dataset, run: RunPaths) -> 
     from tuner.data.sequences import make_sequence
     from tuner.engine.callbacks import EpochReport, KeepBestEpoch, StopOnInterrupt, ValidationMetrics
     from tuner.engine.hypermodels import load_trial_model, make_space, trial_hyperparameters
-    from tuner.engine.tuner import VALIDATION_BATCH, sources_for_training, trial_seed
+    from tuner.engine.tuner import IMAGE_PREDICTION_BATCH, sources_for_training, trial_seed
 
     seed = trial_seed(settings.data.seed, trial_id)
     keras.utils.set_random_seed(seed)
@@ -67,7 +67,7 @@ def finetune_best(settings: SearchSettings, dataset: Dataset, run: RunPaths) -> 
     train_batches = make_sequence(train_images, train_rows, train["label"].to_numpy(),
                                   batch_size=FINETUNE_BATCH, shuffle=True, seed=seed,
                                   class_weights=dataset.class_weights())
-    validation_batches = make_sequence(validation_images, validation_rows, batch_size=VALIDATION_BATCH)
+    validation_batches = make_sequence(validation_images, validation_rows, batch_size=IMAGE_PREDICTION_BATCH)
     metrics = ValidationMetrics(validation_batches, validation["label"].to_numpy(), OperatingRule.of(settings))
     keep_best = KeepBestEpoch()
     started = time.monotonic()

@@ -24,7 +24,11 @@ from tuner.engine.objective import OperatingRule
 from tuner.engine.records import TrialRecord, completed_record, failed_record, write_record, write_trials_table
 
 OBJECTIVE = "val_score"
-VALIDATION_BATCH = 256  # predictions only: a large batch is faster and changes no result
+# Predictions only, so the batch changes no result, only speed and memory: large on cached features;
+# on images, where every image takes the whole network's activations, 32 (a MobileNetV2 on 224-px images:
+# 9.6 GB at 256 against 2.5 GB at 32, and no slower; docs/benchmarks.md).
+VALIDATION_BATCH = 256
+IMAGE_PREDICTION_BATCH = 32
 
 
 class TimeBudgetSpent(Exception):
@@ -60,7 +64,8 @@ class TrialContext:
         self.train_inputs = self.validation_inputs = None
         if self.inputs is not None:
             self.train_inputs, validation_source = sources_for_training(self.inputs, self.train_rows, validation_rows)
-            self.validation_inputs = make_sequence(validation_source, validation_rows, batch_size=VALIDATION_BATCH)
+            batch = VALIDATION_BATCH if self.settings.uses_feature_cache else IMAGE_PREDICTION_BATCH
+            self.validation_inputs = make_sequence(validation_source, validation_rows, batch_size=batch)
         self.on_device = not isinstance(self.train_inputs, np.ndarray | None)
         self.class_weights = self.dataset.class_weights()
 
