@@ -25,8 +25,8 @@ from tuner.engine.records import TrialRecord, completed_record, failed_record, w
 
 OBJECTIVE = "val_score"
 # Predictions only, so the batch changes no result, only speed and memory: large on cached features;
-# on images, where every image takes the whole network's activations, 32 (a MobileNetV2 on 224-px images:
-# 9.6 GB at 256 against 2.5 GB at 32, and no slower; docs/benchmarks.md).
+# on images, where every image takes the whole network's activations, 32 (the fine-tuning stage at 224 px:
+# a peak of 6.75 GB at 256 against 2.33 GB at 32, and no slower; docs/benchmarks.md).
 VALIDATION_BATCH = 256
 IMAGE_PREDICTION_BATCH = 32
 
