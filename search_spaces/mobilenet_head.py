@@ -208,7 +208,8 @@ class StorageRounding(keras.layers.Layer):
 def _fixed_random_weights(model: keras.Model) -> None:
     """Glorot-uniform kernels drawn from one fixed seed (`--weights none`), the other weights as built:
     the same random backbone in every process, so features cached in a search and the models `test`
-    and `predict` rebuild later see the same one."""
+    and `predict` rebuild later see the same one. Drawn with NumPy, not a seeded Keras initializer,
+    so every backend gets the same values and a feature cache is valid across backends."""
     rng = np.random.default_rng(RANDOM_BACKBONE_SEED)
     weights = []
     for weight in model.get_weights():

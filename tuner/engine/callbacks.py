@@ -10,7 +10,7 @@ import numpy as np
 from tuner.core.progress import stderr_console
 from tuner.engine.interrupt import raise_if_requested
 from tuner.engine.objective import OperatingRule, validation_metrics
-from tuner.engine.records import EPOCH_METRICS
+from tuner.engine.records import epoch_row
 
 
 class _SharedAcrossCopies:
@@ -49,12 +49,8 @@ class ValidationMetrics(_SharedAcrossCopies, keras.callbacks.Callback):
             if name not in ("n_positives", "n_negatives"):
                 logs[f"val_{name}"] = float(value)
         learning_rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-        self.history.append({
-            "epoch": epoch + 1, "loss": float(logs.get("loss", np.nan)), "learning_rate": learning_rate,
-            "seconds": time.monotonic() - self._epoch_started,
-            **{name: metrics[name] for name in EPOCH_METRICS},
-            "val_loss": metrics["loss"],
-        })
+        self.history.append(epoch_row(epoch + 1, metrics, time.monotonic() - self._epoch_started,
+                                      float(logs.get("loss", np.nan)), learning_rate))
 
 
 class DisplayCallback(_SharedAcrossCopies, keras.callbacks.Callback):

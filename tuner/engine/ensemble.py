@@ -17,13 +17,15 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+import numpy as np
+
 from tuner.core.atomic import read_json
 from tuner.core.progress import stderr_console
 from tuner.core.runs import RunPaths
 from tuner.core.settings import SearchSettings
 from tuner.data.dataset import Dataset
 from tuner.engine.objective import OperatingRule, validation_metrics
-from tuner.engine.records import EPOCH_METRICS, TrialRecord, completed_record, write_record, write_trials_table
+from tuner.engine.records import TrialRecord, completed_record, epoch_row, write_record, write_trials_table
 
 ENSEMBLE_SUFFIX = "-ens"
 
@@ -36,8 +38,6 @@ def ensemble_finetuned(settings: SearchSettings, dataset: Dataset, run: RunPaths
     trial_id = finetuned.parent_trial + ENSEMBLE_SUFFIX
     if run.trial_record(trial_id).is_file():  # done before this resume
         return TrialRecord.from_dict(read_json(run.trial_record(trial_id)))
-
-    import numpy as np
 
     from tuner.data.sequences import make_sequence
     from tuner.engine.hypermodels import ensemble_model
@@ -52,8 +52,7 @@ def ensemble_finetuned(settings: SearchSettings, dataset: Dataset, run: RunPaths
     batches = make_sequence(dataset.images, validation["row"].to_numpy(), batch_size=IMAGE_PREDICTION_BATCH)
     probabilities = np.asarray(model.predict(batches, verbose=0), dtype=np.float64).ravel()
     metrics = validation_metrics(validation["label"].to_numpy(), probabilities, OperatingRule.of(settings))
-    scored = {"epoch": 0, "loss": None, "learning_rate": None, "seconds": time.monotonic() - started,
-              **{name: metrics[name] for name in EPOCH_METRICS}, "val_loss": metrics["loss"]}
+    scored = epoch_row(0, metrics, time.monotonic() - started)  # epoch 0: nothing trained
     record = completed_record([scored], trial_id=trial_id, stage="ensemble", parent_trial=finetuned.parent_trial,
                               members=members, hyperparameters=finetuned.hyperparameters, target_epochs=0,
                               seconds=round(time.monotonic() - started, 2), worker=None)

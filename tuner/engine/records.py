@@ -76,6 +76,18 @@ class TrialRecord:
         return {**values, **point}
 
 
+def epoch_row(epoch: int, metrics: dict, seconds: float, loss: float | None = None,
+              learning_rate: float | None = None) -> dict:
+    """One epoch of a trial's history, from `objective.validation_metrics` on validation."""
+    return {"epoch": epoch, "loss": loss, "learning_rate": learning_rate, "seconds": seconds,
+            **{name: metrics[name] for name in EPOCH_METRICS}, "val_loss": metrics["loss"]}
+
+
+def members_text(members: list | None) -> str | None:
+    """An ensemble's members in one cell (trials.csv, exports, the HTML report)."""
+    return " ".join(members) if members else None
+
+
 def completed_record(history: list[dict], **details) -> TrialRecord:
     """A finished trial's record: the metrics of its first best-scoring epoch (as Keras Tuner keeps it)."""
     best = max(history, key=lambda epoch: epoch["score"])
@@ -129,7 +141,7 @@ def trials_frame(records: list[TrialRecord]) -> pd.DataFrame:
     rows = []
     for record in records:
         row = {key: value for key, value in record.to_dict(history=False).items() if key != "hyperparameters"}
-        row["members"] = " ".join(record.members) if record.members else None  # one cell in trials.csv
+        row["members"] = members_text(record.members)
         row.update({f"hp:{name}": value for name, value in record.hyperparameters.items()})
         rows.append(row)
     frame = pd.DataFrame(rows)

@@ -13,7 +13,7 @@ from pathlib import Path
 from tuner.core.atomic import read_json, write_text
 from tuner.core.runs import RunPaths
 from tuner.core.settings import stored_settings
-from tuner.engine.records import best_trial, read_trials_table
+from tuner.engine.records import best_trial, members_text, read_trials_table
 from tuner.reporting.plots import plot_search, plot_test
 from tuner.reporting.tables import JSON_FIELDS, inputs_place, report_records, rule_text
 
@@ -100,7 +100,8 @@ def _trials_section(run: RunPaths, settings: dict) -> str:
     for row in rows:
         style = "failed" if row["status"] != "completed" else ("chosen" if chosen and
                                                               row["trial_id"] == chosen.trial_id else "")
-        cells = "".join(_cell(row.get(column), column in TEXT_COLUMNS) for column in TRIAL_COLUMNS)
+        cells = "".join(_cell(members_text(row.get(column)) if column == "members" else row.get(column),
+                              column in TEXT_COLUMNS) for column in TRIAL_COLUMNS)
         cells += "".join(_cell(row["hyperparameters"].get(name), True) for name in names)
         lines.append(f'<tr class="{style}">{cells}</tr>')
     what = (f"The chosen model is trial <b>{_text(chosen.trial_id)}</b> (highlighted)." if chosen
@@ -170,8 +171,7 @@ def _figure(path: Path, caption: str) -> str:
 
 
 def _cell(value, text: bool) -> str:
-    shown = "" if value is None else (f"{value:.4g}" if isinstance(value, float)
-                                      else " ".join(value) if isinstance(value, list) else str(value))
+    shown = "" if value is None else (f"{value:.4g}" if isinstance(value, float) else str(value))
     return f'<td class="text">{_text(shown)}</td>' if text else f"<td>{_text(shown)}</td>"
 
 

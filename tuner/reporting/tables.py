@@ -16,7 +16,7 @@ from tuner.core.runs import RunPaths
 from tuner.core.settings import stored_settings
 from tuner.data.dataset import SIDES
 from tuner.data.layout import CLASS_NAMES
-from tuner.engine.records import TrialRecord, best_trial, read_trials_table
+from tuner.engine.records import TrialRecord, best_trial, members_text, read_trials_table
 
 METRIC_FORMATS = {"score": "{:.4f}", "recall": "{:.3f}", "precision": "{:.3f}", "specificity": "{:.3f}",
                   "threshold": "{:.3g}", "roc_auc": "{:.3f}", "pr_auc": "{:.3f}"}
@@ -66,7 +66,7 @@ def format_report(run: RunPaths, fmt: str, top: int | None) -> str:
     if fmt == "json":
         return json.dumps([{key: trial.get(key) for key in JSON_FIELDS} for trial in trials], indent=2)
     rows = [{**{k: trial.get(k) for k in JSON_FIELDS if k != "hyperparameters"},
-             "members": " ".join(trial.get("members") or []) or None,  # one cell, as in trials.csv
+             "members": members_text(trial.get("members")),
              **{f"hp:{k}": v for k, v in trial.get("hyperparameters", {}).items()}} for trial in trials]
     frame = pd.DataFrame(rows)
     if fmt == "csv":
