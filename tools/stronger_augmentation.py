@@ -1,0 +1,80 @@
+"""Fine-tune a finished run's best trial again with a stronger framing and exposure augmentation (validation only).
+
+    python tools/stronger_augmentation.py --results-dir /tmp/r12 --run final-seed0 --into crop-seed0 [--epochs 4]
+
+Copies the run under a new name without its fine-tuned and ensemble records (and with only the parent's
+checkpoint), then runs the search's own fine-tuning and ensemble stages on the copy, with the augmentation
+below in place of `search_spaces/augmentation.py`'s. Compare the copies with `tools/shift_panel.py`.
+It reads no test image. docs/results.md ("Stronger framing and exposure augmentation") has its results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import keras  # noqa: E402
+
+import search_spaces.mobilenet_head as mobilenet_head  # noqa: E402
+from tuner.core.atomic import read_json  # noqa: E402
+from tuner.core.runs import find_run  # noqa: E402
+from tuner.core.settings import settings_from_run  # noqa: E402
+from tuner.data.dataset import load_dataset  # noqa: E402
+from tuner.engine.ensemble import ensemble_finetuned  # noqa: E402
+from tuner.engine.finetune import finetune_best  # noqa: E402
+from tuner.engine.records import write_trials_table  # noqa: E402
+
+
+def stronger_augmentation(seed: int | None = None, name: str = "augmentation") -> keras.Sequential:
+    """Zoom in to as little as 60 % of the height and width, or out by 10 %, the two drawn apart (an aspect
+    jitter); contrast and brightness ±30 %; rotation and shift as in the default."""
+    return keras.Sequential(
+        [
+            keras.layers.RandomRotation(0.03, fill_mode="constant"),
+            keras.layers.RandomZoom((-0.4, 0.1), (-0.4, 0.1), fill_mode="constant"),
+            keras.layers.RandomTranslation(0.05, 0.05, fill_mode="constant"),
+            keras.layers.RandomContrast(0.3, value_range=(0, 255)),
+            keras.layers.RandomBrightness(0.3, value_range=(0, 255)),
+        ],
+        name=name,
+    )
+
+
+def copy_without_finetuning(source: Path, copy: Path) -> None:
+    """The run without its -ft / -ens records, with only the fine-tuned parent's checkpoint of its tuner project."""
+    parent = next(trial for trial in read_json(source / "trials.json") if trial["stage"] == "ensemble")["parent_trial"]
+    shutil.copytree(source, copy, ignore=shutil.ignore_patterns("keras_tuner", "test", "finetuned", "report.html",
+                                                                "*-ft.json", "*-ens.json"))
+    shutil.copytree(source / "keras_tuner" / f"trial_{parent}", copy / "keras_tuner" / f"trial_{parent}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results-dir", type=Path, default=Path("results"))
+    parser.add_argument("--run", required=True, help="a finished mobilenet_head run with an ensemble record")
+    parser.add_argument("--into", required=True, help="the name of the copy")
+    parser.add_argument("--epochs", type=int, help="fine-tuning epochs (default: the run's own)")
+    args = parser.parse_args()
+    copy_without_finetuning(args.results_dir / args.run, args.results_dir / args.into)
+    mobilenet_head.chest_xray_augmentation = stronger_augmentation  # what `finetune_model` builds from now on
+    run = find_run(args.results_dir, args.into)
+    write_trials_table(run)
+    settings = replace(settings_from_run(run), show_progress=False)
+    if args.epochs:
+        settings = replace(settings, finetune_epochs=args.epochs)
+    dataset = load_dataset(settings.data)
+    finetuned = finetune_best(settings, dataset, run)
+    ensemble = ensemble_finetuned(settings, dataset, run, finetuned)
+    for record in (finetuned, ensemble):
+        point = record.operating_point
+        print(f"{record.trial_id}: validation recall {point.recall:.3f}, specificity {point.specificity:.3f}, "
+              f"threshold {point.threshold:.3g}, best epoch {record.best_epoch}")
+
+
+if __name__ == "__main__":
+    main()
