@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import keras  # noqa: E402
 
 import search_spaces.mobilenet_head as mobilenet_head  # noqa: E402
+from search_spaces.augmentation import ROTATION, SHIFT  # noqa: E402
 from tuner.core.atomic import read_json  # noqa: E402
 from tuner.core.runs import find_run  # noqa: E402
 from tuner.core.settings import settings_from_run  # noqa: E402
@@ -32,12 +33,13 @@ from tuner.engine.records import write_trials_table  # noqa: E402
 
 def stronger_augmentation(seed: int | None = None, name: str = "augmentation") -> keras.Sequential:
     """Zoom in to as little as 60 % of the height and width, or out by 10 %, the two drawn apart (an aspect
-    jitter); contrast and brightness ±30 %; rotation and shift as in the default."""
+    jitter); contrast and brightness ±30 %; rotation and shift as in the default. `seed` is unused: the signature is
+    `chest_xray_augmentation`'s, which fine-tuning calls without one."""
     return keras.Sequential(
         [
-            keras.layers.RandomRotation(0.03, fill_mode="constant"),
+            keras.layers.RandomRotation(ROTATION, fill_mode="constant"),
             keras.layers.RandomZoom((-0.4, 0.1), (-0.4, 0.1), fill_mode="constant"),
-            keras.layers.RandomTranslation(0.05, 0.05, fill_mode="constant"),
+            keras.layers.RandomTranslation(SHIFT, SHIFT, fill_mode="constant"),
             keras.layers.RandomContrast(0.3, value_range=(0, 255)),
             keras.layers.RandomBrightness(0.3, value_range=(0, 255)),
         ],
@@ -47,7 +49,10 @@ def stronger_augmentation(seed: int | None = None, name: str = "augmentation") -
 
 def copy_without_finetuning(source: Path, copy: Path) -> None:
     """The run without its -ft / -ens records, with only the fine-tuned parent's checkpoint of its tuner project."""
-    parent = next(trial for trial in read_json(source / "trials.json") if trial["stage"] == "ensemble")["parent_trial"]
+    ensembles = [trial for trial in read_json(source / "trials.json") if trial["stage"] == "ensemble"]
+    if not ensembles:
+        sys.exit(f"run {source.name!r} has no ensemble record: finish its search first")
+    parent = ensembles[0]["parent_trial"]
     shutil.copytree(source, copy, ignore=shutil.ignore_patterns("keras_tuner", "test", "finetuned", "report.html",
                                                                 "*-ft.json", "*-ens.json"))
     shutil.copytree(source / "keras_tuner" / f"trial_{parent}", copy / "keras_tuner" / f"trial_{parent}")
