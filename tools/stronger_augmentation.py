@@ -22,13 +22,13 @@ import keras  # noqa: E402
 
 import search_spaces.mobilenet_head as mobilenet_head  # noqa: E402
 from search_spaces.augmentation import ROTATION, SHIFT  # noqa: E402
-from tuner.core.atomic import read_json  # noqa: E402
-from tuner.core.runs import find_run  # noqa: E402
+from tuner.core.errors import ToolkitError  # noqa: E402
+from tuner.core.runs import RunPaths, find_run  # noqa: E402
 from tuner.core.settings import settings_from_run  # noqa: E402
 from tuner.data.dataset import load_dataset  # noqa: E402
 from tuner.engine.ensemble import ensemble_finetuned  # noqa: E402
 from tuner.engine.finetune import finetune_best  # noqa: E402
-from tuner.engine.records import write_trials_table  # noqa: E402
+from tuner.engine.records import read_trials_table, write_trials_table  # noqa: E402
 
 
 def stronger_augmentation(seed: int | None = None, name: str = "augmentation") -> keras.Sequential:
@@ -47,15 +47,17 @@ def stronger_augmentation(seed: int | None = None, name: str = "augmentation") -
     )
 
 
-def copy_without_finetuning(source: Path, copy: Path) -> None:
+def copy_without_finetuning(source: RunPaths, copy: Path) -> None:
     """The run without its -ft / -ens records, with only the fine-tuned parent's checkpoint of its tuner project."""
-    ensembles = [trial for trial in read_json(source / "trials.json") if trial["stage"] == "ensemble"]
-    if not ensembles:
+    parents = [trial.parent_trial for trial in read_trials_table(source) if trial.stage == "ensemble"]
+    if not parents:
         sys.exit(f"run {source.name!r} has no ensemble record: finish its search first")
-    parent = ensembles[0]["parent_trial"]
-    shutil.copytree(source, copy, ignore=shutil.ignore_patterns("keras_tuner", "test", "finetuned", "report.html",
-                                                                "*-ft.json", "*-ens.json"))
-    shutil.copytree(source / "keras_tuner" / f"trial_{parent}", copy / "keras_tuner" / f"trial_{parent}")
+    if copy.exists():
+        sys.exit(f"{copy} exists already: choose another --into")
+    shutil.copytree(source.directory, copy, ignore=shutil.ignore_patterns(
+        "keras_tuner", "test", "finetuned", "report.html", "*-ft.json", "*-ens.json"))
+    parent_checkpoint = source.keras_tuner / f"trial_{parents[0]}"
+    shutil.copytree(parent_checkpoint, copy / "keras_tuner" / parent_checkpoint.name)
 
 
 def main() -> None:
@@ -65,7 +67,11 @@ def main() -> None:
     parser.add_argument("--into", required=True, help="the name of the copy")
     parser.add_argument("--epochs", type=int, help="fine-tuning epochs (default: the run's own)")
     args = parser.parse_args()
-    copy_without_finetuning(args.results_dir / args.run, args.results_dir / args.into)
+    try:
+        source = find_run(args.results_dir, args.run)
+    except ToolkitError as error:
+        sys.exit(str(error))
+    copy_without_finetuning(source, args.results_dir / args.into)
     mobilenet_head.chest_xray_augmentation = stronger_augmentation  # what `finetune_model` builds from now on
     run = find_run(args.results_dir, args.into)
     write_trials_table(run)
