@@ -1,16 +1,20 @@
 """Fine-tune a finished run's best trial again with a stronger framing and exposure augmentation (validation only).
 
     python tools/stronger_augmentation.py --results-dir /tmp/r12 --run final-seed0 --into crop-seed0 [--epochs 4]
+    python tools/stronger_augmentation.py --results-dir /tmp/r12 --run final-seed0 --into cosine-seed0 --cosine 1e-4
 
 Copies the run under a new name without its fine-tuned and ensemble records (and with only the parent's
 checkpoint), then runs the search's own fine-tuning and ensemble stages on the copy, with the augmentation
-below in place of `search_spaces/augmentation.py`'s. Compare the copies with `tools/shift_panel.py`.
+below in place of `search_spaces/augmentation.py`'s (and with `--cosine`, a learning rate that starts at the
+given value and decays to zero along a cosine over the fine-tuning's steps, in place of the constant 3e-5).
+Compare the copies with `tools/shift_panel.py`.
 It reads no test image. docs/results.md ("Stronger framing and exposure augmentation") has its results.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import shutil
 import sys
 from dataclasses import replace
@@ -27,7 +31,7 @@ from tuner.core.runs import RunPaths, find_run  # noqa: E402
 from tuner.core.settings import settings_from_run  # noqa: E402
 from tuner.data.dataset import load_dataset  # noqa: E402
 from tuner.engine.ensemble import ensemble_finetuned  # noqa: E402
-from tuner.engine.finetune import finetune_best  # noqa: E402
+from tuner.engine.finetune import FINETUNE_BATCH, finetune_best  # noqa: E402
 from tuner.engine.records import read_trials_table, write_trials_table  # noqa: E402
 
 
@@ -66,6 +70,8 @@ def main() -> None:
     parser.add_argument("--run", required=True, help="a finished mobilenet_head run with an ensemble record")
     parser.add_argument("--into", required=True, help="the name of the copy")
     parser.add_argument("--epochs", type=int, help="fine-tuning epochs (default: the run's own)")
+    parser.add_argument("--cosine", type=float, metavar="PEAK",
+                        help="a learning rate from PEAK decaying to 0 along a cosine over the fine-tuning")
     args = parser.parse_args()
     try:
         source = find_run(args.results_dir, args.run)
@@ -79,6 +85,9 @@ def main() -> None:
     if args.epochs:
         settings = replace(settings, finetune_epochs=args.epochs)
     dataset = load_dataset(settings.data)
+    if args.cosine:  # read by `finetune_model` when it compiles
+        steps = settings.finetune_epochs * math.ceil(len(dataset.side("train")) / FINETUNE_BATCH)
+        mobilenet_head.FINETUNE_LEARNING_RATE = keras.optimizers.schedules.CosineDecay(args.cosine, steps)
     finetuned = finetune_best(settings, dataset, run)
     ensemble = ensemble_finetuned(settings, dataset, run, finetuned)
     for record in (finetuned, ensemble):
