@@ -18,7 +18,7 @@ import numpy as np
 from tuner.core.errors import ToolkitError
 from tuner.data.features import FEATURE_DTYPE
 
-from .augmentation import chest_xray_augmentation
+from .augmentation import finetuning_augmentation
 from .hyperparameters import declare_mobilenet_head
 from .weights import imagenet_weights_path, validate_weights
 
@@ -170,7 +170,7 @@ class MobileNetHead(keras_tuner.HyperModel):
             trainable = trainable or layer.name == FINETUNE_FROM
             layer.trainable = trainable and not isinstance(layer, keras.layers.BatchNormalization)
         images = keras.Input(shape, name="images")
-        x = chest_xray_augmentation()(images)
+        x = finetuning_augmentation()(images)
         x = keras.layers.Rescaling(1 / 127.5, offset=-1, name="mobilenet_v2_preprocess")(x)
         probability = self._head_layers(hp)(mobilenet(x, training=False))
         model = keras.Model(images, probability, name="mobilenet_head_finetuned")

@@ -8,8 +8,8 @@ Copies the run under a new name without its fine-tuned and ensemble records (and
 checkpoint), then runs the search's own fine-tuning and ensemble stages on the copy, with the augmentation
 below in place of `search_spaces/augmentation.py`'s (and with `--cosine`, a learning rate that starts at the
 given value and decays to zero along a cosine over the fine-tuning's steps, in place of the constant 3e-5).
-`--crop`: random resized crops instead (`RandomResizedCrop`), and the shift panel of the copy's chosen model, in
-this process (its models are built with this augmentation). Else compare the copies with `tools/shift_panel.py`.
+`--crop`: the random resized crops that became the default (`search_spaces.augmentation.finetuning_augmentation`),
+and the shift panel of the copy's chosen model, in this process. Else compare the copies with `tools/shift_panel.py`.
 It reads no test image. docs/results.md ("Stronger framing and exposure augmentation") has its results.
 """
 
@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 from shift_panel import PANEL, panel_scores  # noqa: E402
 
 import search_spaces.mobilenet_head as mobilenet_head  # noqa: E402
-from search_spaces.augmentation import ROTATION, SHIFT  # noqa: E402
+from search_spaces.augmentation import ROTATION, SHIFT, finetuning_augmentation  # noqa: E402
 from tuner.core.errors import ToolkitError  # noqa: E402
 from tuner.core.runs import RunPaths, find_run  # noqa: E402
 from tuner.core.settings import settings_from_run  # noqa: E402
@@ -43,52 +43,12 @@ from tuner.engine.records import read_trials_table, write_trials_table  # noqa: 
 def stronger_augmentation(seed: int | None = None, name: str = "augmentation") -> keras.Sequential:
     """Zoom in to as little as 60 % of the height and width, or out by 10 %, the two drawn apart (an aspect
     jitter); contrast and brightness ±30 %; rotation and shift as in the default. `seed` is unused: the signature is
-    `chest_xray_augmentation`'s, which fine-tuning calls without one."""
+    `finetuning_augmentation`'s, which fine-tuning calls without one."""
     return keras.Sequential(
         [
             keras.layers.RandomRotation(ROTATION, fill_mode="constant"),
             keras.layers.RandomZoom((-0.4, 0.1), (-0.4, 0.1), fill_mode="constant"),
             keras.layers.RandomTranslation(SHIFT, SHIFT, fill_mode="constant"),
-            keras.layers.RandomContrast(0.3, value_range=(0, 255)),
-            keras.layers.RandomBrightness(0.3, value_range=(0, 255)),
-        ],
-        name=name,
-    )
-
-
-class RandomResizedCrop(keras.layers.Layer):
-    """A random window of `scale` of the image's area and `ratio` of aspect, anywhere in the image, stretched back to
-    the image's size (the torchvision recipe); in training only, the identity in prediction."""
-
-    def __init__(self, scale=(0.25, 1.0), ratio=(3 / 4, 4 / 3), seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self.scale, self.ratio = scale, ratio
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def call(self, images, training=None):
-        if not training:
-            return images
-        ops = keras.ops
-        batch, height, width = ops.shape(images)[0], images.shape[1], images.shape[2]
-        area = keras.random.uniform((batch,), *self.scale, seed=self.seed_generator)
-        aspect = ops.exp(keras.random.uniform((batch,), math.log(self.ratio[0]), math.log(self.ratio[1]),
-                                              seed=self.seed_generator))
-        crop_width = ops.minimum(ops.sqrt(area * aspect), 1.0)
-        crop_height = ops.minimum(ops.sqrt(area / aspect), 1.0)
-        left = keras.random.uniform((batch,), seed=self.seed_generator) * (1 - crop_width)
-        top = keras.random.uniform((batch,), seed=self.seed_generator) * (1 - crop_height)
-        zeros = ops.zeros_like(area)
-        # each output pixel (x, y) reads the input at (crop_width x + left, crop_height y + top)
-        transform = ops.stack([crop_width, zeros, left * width, zeros, crop_height, top * height, zeros, zeros], axis=1)
-        return ops.image.affine_transform(images, transform, interpolation="bilinear", fill_mode="constant")
-
-
-def crop_augmentation(seed: int | None = None, name: str = "augmentation") -> keras.Sequential:
-    """Random resized crops of 25-100 % of the area, rotation as in the default, contrast and brightness ±30 %."""
-    return keras.Sequential(
-        [
-            RandomResizedCrop(),
-            keras.layers.RandomRotation(ROTATION, fill_mode="constant"),
             keras.layers.RandomContrast(0.3, value_range=(0, 255)),
             keras.layers.RandomBrightness(0.3, value_range=(0, 255)),
         ],
@@ -115,7 +75,7 @@ def main() -> None:
     parser.add_argument("--run", required=True, help="a finished mobilenet_head run with an ensemble record")
     parser.add_argument("--into", required=True, help="the name of the copy")
     parser.add_argument("--epochs", type=int, help="fine-tuning epochs (default: the run's own)")
-    parser.add_argument("--crop", action="store_true", help="random resized crops; then the shift panel")
+    parser.add_argument("--crop", action="store_true", help="the default random resized crops; then the shift panel")
     parser.add_argument("--cosine", type=float, metavar="PEAK",
                         help="a learning rate from PEAK decaying to 0 along a cosine over the fine-tuning")
     args = parser.parse_args()
@@ -125,7 +85,7 @@ def main() -> None:
         sys.exit(str(error))
     copy_without_finetuning(source, args.results_dir / args.into)
     # what `finetune_model` builds from now on
-    mobilenet_head.chest_xray_augmentation = crop_augmentation if args.crop else stronger_augmentation
+    mobilenet_head.finetuning_augmentation = finetuning_augmentation if args.crop else stronger_augmentation
     run = find_run(args.results_dir, args.into)
     write_trials_table(run)
     settings = replace(settings_from_run(run), show_progress=False)
