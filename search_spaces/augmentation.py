@@ -36,8 +36,9 @@ FINETUNING_BRIGHTNESS = 0.3
 
 @keras.saving.register_keras_serializable(package="xray_tuner")
 class RandomResizedCrop(keras.layers.Layer):
-    """A window of `area` of the image's area and `aspect` width / height, anywhere in the image, stretched back
-    to the image's size (the torchvision recipe); in training only, the identity in prediction."""
+    """A window of `area` of the image's area and `aspect` width / height (as shares of the image's: pixels for
+    a square image), anywhere in the image, stretched back to the image's size (the torchvision recipe, its
+    windows clipped to the image rather than drawn again); in training only, the identity in prediction."""
 
     def __init__(self, area=CROP_AREA, aspect=CROP_ASPECT, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -48,7 +49,8 @@ class RandomResizedCrop(keras.layers.Layer):
         if not training:
             return images
         ops = keras.ops
-        batch, height, width = ops.shape(images)[0], images.shape[1], images.shape[2]
+        batch = ops.shape(images)[0]
+        height, width = (ops.cast(ops.shape(images)[axis], "float32") for axis in (1, 2))
 
         def uniform(low, high):
             return keras.random.uniform((batch,), low, high, seed=self.seed_generator)
@@ -68,23 +70,23 @@ class RandomResizedCrop(keras.layers.Layer):
         return {**super().get_config(), "area": self.area, "aspect": self.aspect, "seed": self.seed}
 
 
+def _layer_seed(seed: int | None, offset: int) -> int | None:
+    return None if seed is None else seed + offset
+
+
 def chest_xray_augmentation(seed: int | None = None, name: str = "augmentation") -> keras.Sequential:
     """A Sequential of random layers on images with pixel values in 0..255.
 
     `seed` makes the draws reproducible (each layer gets its own seed derived from it).
     """
-
-    def layer_seed(offset: int) -> int | None:
-        return None if seed is None else seed + offset
-
     return keras.Sequential(
         [
             # Black fill: an X-ray's own border is black, a reflected chest edge is not.
-            keras.layers.RandomRotation(ROTATION, fill_mode="constant", seed=layer_seed(1)),
-            keras.layers.RandomZoom(ZOOM, fill_mode="constant", seed=layer_seed(2)),
-            keras.layers.RandomTranslation(SHIFT, SHIFT, fill_mode="constant", seed=layer_seed(3)),
-            keras.layers.RandomContrast(CONTRAST, value_range=(0, 255), seed=layer_seed(4)),
-            keras.layers.RandomBrightness(BRIGHTNESS, value_range=(0, 255), seed=layer_seed(5)),
+            keras.layers.RandomRotation(ROTATION, fill_mode="constant", seed=_layer_seed(seed, 1)),
+            keras.layers.RandomZoom(ZOOM, fill_mode="constant", seed=_layer_seed(seed, 2)),
+            keras.layers.RandomTranslation(SHIFT, SHIFT, fill_mode="constant", seed=_layer_seed(seed, 3)),
+            keras.layers.RandomContrast(CONTRAST, value_range=(0, 255), seed=_layer_seed(seed, 4)),
+            keras.layers.RandomBrightness(BRIGHTNESS, value_range=(0, 255), seed=_layer_seed(seed, 5)),
         ],
         name=name,
     )
@@ -92,16 +94,12 @@ def chest_xray_augmentation(seed: int | None = None, name: str = "augmentation")
 
 def finetuning_augmentation(seed: int | None = None, name: str = "augmentation") -> keras.Sequential:
     """The fine-tuning stage's set: random resized crops, rotation as above, contrast and brightness ±30 %."""
-
-    def layer_seed(offset: int) -> int | None:
-        return None if seed is None else seed + offset
-
     return keras.Sequential(
         [
-            RandomResizedCrop(seed=layer_seed(1)),
-            keras.layers.RandomRotation(ROTATION, fill_mode="constant", seed=layer_seed(2)),
-            keras.layers.RandomContrast(FINETUNING_CONTRAST, value_range=(0, 255), seed=layer_seed(3)),
-            keras.layers.RandomBrightness(FINETUNING_BRIGHTNESS, value_range=(0, 255), seed=layer_seed(4)),
+            RandomResizedCrop(seed=_layer_seed(seed, 1)),
+            keras.layers.RandomRotation(ROTATION, fill_mode="constant", seed=_layer_seed(seed, 2)),
+            keras.layers.RandomContrast(FINETUNING_CONTRAST, value_range=(0, 255), seed=_layer_seed(seed, 3)),
+            keras.layers.RandomBrightness(FINETUNING_BRIGHTNESS, value_range=(0, 255), seed=_layer_seed(seed, 4)),
         ],
         name=name,
     )

@@ -42,8 +42,8 @@ from tuner.engine.records import read_trials_table, write_trials_table  # noqa: 
 
 def stronger_augmentation(seed: int | None = None, name: str = "augmentation") -> keras.Sequential:
     """Zoom in to as little as 60 % of the height and width, or out by 10 %, the two drawn apart (an aspect
-    jitter); contrast and brightness ±30 %; rotation and shift as in the default. `seed` is unused: the signature is
-    `finetuning_augmentation`'s, which fine-tuning calls without one."""
+    jitter); contrast and brightness ±30 %; rotation and shift as in `chest_xray_augmentation`. `seed` is unused:
+    the signature is `finetuning_augmentation`'s, which fine-tuning calls without one."""
     return keras.Sequential(
         [
             keras.layers.RandomRotation(ROTATION, fill_mode="constant"),
@@ -84,7 +84,7 @@ def main() -> None:
     except ToolkitError as error:
         sys.exit(str(error))
     copy_without_finetuning(source, args.results_dir / args.into)
-    # what `finetune_model` builds from now on
+    # what `finetune_model` builds from now on (`--crop`: the default since it was adopted, plus the panel below)
     mobilenet_head.finetuning_augmentation = finetuning_augmentation if args.crop else stronger_augmentation
     run = find_run(args.results_dir, args.into)
     write_trials_table(run)

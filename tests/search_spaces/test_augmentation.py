@@ -52,6 +52,17 @@ def test_windows_vary_in_area_and_aspect_within_the_bounds():
     assert area.min() < 0.35 and area.max() > 0.9  # the range is used, not one size
 
 
+def test_it_crops_in_a_model_that_trains_and_not_in_one_that_predicts():
+    """As in the fine-tuning model: inside a Sequential inside a functional model, `training` comes from the call."""
+    images = gradient_images(8)
+    inputs = keras.Input(images.shape[1:])
+    crop = keras.Sequential([RandomResizedCrop(area=(0.25, 0.25), aspect=(1.0, 1.0), seed=5)])
+    model = keras.Model(inputs, crop(inputs))
+    trained = keras.ops.convert_to_numpy(model(images, training=True))
+    np.testing.assert_allclose(np.diff(trained[:, 1:-1, 1:-1, 0], axis=2) / 4, 0.5, atol=1e-3)
+    np.testing.assert_array_equal(model.predict(images, verbose=0), images)
+
+
 def test_the_finetuning_set_changes_images_in_training_and_saves_with_a_model(tmp_path):
     images = gradient_images(4)
     augmentation = finetuning_augmentation(seed=4)
@@ -63,3 +74,6 @@ def test_the_finetuning_set_changes_images_in_training_and_saves_with_a_model(tm
     model.save(tmp_path / "augmented.keras")
     loaded = keras.saving.load_model(tmp_path / "augmented.keras", safe_mode=True)
     np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-5)
+    crops = [layer for layer in loaded.get_layer("augmentation").layers if isinstance(layer, RandomResizedCrop)]
+    assert [crop.get_config()["area"] for crop in crops] == [(0.25, 1.0)]
+    assert crops[0].get_config() == augmentation.layers[0].get_config()
