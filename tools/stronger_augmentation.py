@@ -10,7 +10,8 @@ below in place of `search_spaces/augmentation.py`'s (and with `--cosine`, a lear
 given value and decays to zero along a cosine over the fine-tuning's steps, in place of the constant 3e-5).
 `--crop`: the random resized crops that became the default (`search_spaces.augmentation.finetuning_augmentation`),
 and the shift panel of the copy's chosen model, in this process. Else compare the copies with `tools/shift_panel.py`.
-It reads no test image. docs/results.md ("Stronger framing and exposure augmentation") has its results.
+It reads no test image. docs/results.md ("Stronger framing and exposure augmentation", "Random resized crops") has
+its results.
 """
 
 from __future__ import annotations
