@@ -115,6 +115,12 @@ def panel_scores(run_dir: Path, run_name: str, trial_id: str | None) -> dict[str
     return scores
 
 
+def specificity_under_changes(scores: dict[str, tuple[float, float, float]]) -> str:
+    """The mean and worst specificity over the panel's changes (the clean images left out)."""
+    specificities = [scores[change][0] for change in PANEL if change != "none"]
+    return f"specificity under the changes: mean {np.mean(specificities):.3f}, worst {min(specificities):.3f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results-dir", default="results")
@@ -129,9 +135,7 @@ def main() -> None:
         cells = " | ".join("{:.3f} / {:.3f} / {:.4f}".format(*results[name][change]) for name in args.run)
         print(f"| {change} | {cells} |")
     for name in args.run:
-        specificities = [results[name][change][0] for change in PANEL if change != "none"]
-        print(f"{name}: specificity under the changes, mean {np.mean(specificities):.3f}, "
-              f"worst {min(specificities):.3f}", file=sys.stderr)
+        print(f"{name}: {specificity_under_changes(results[name])}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -27,8 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from shift_panel import PANEL, panel_scores  # noqa: E402
+from shift_panel import PANEL, panel_scores, specificity_under_changes  # noqa: E402
 
 import search_spaces.mobilenet_head as mobilenet_head  # noqa: E402
 from search_spaces.augmentation import ROTATION, SHIFT, finetuning_augmentation  # noqa: E402
@@ -107,8 +106,7 @@ def main() -> None:
         scores = panel_scores(args.results_dir, args.into, None)
         for change in PANEL:
             print("{}: specificity {:.3f}, recall {:.3f}, ROC-AUC {:.4f}".format(change, *scores[change]))
-        specificities = [scores[change][0] for change in PANEL if change != "none"]
-        print(f"specificity under the changes: mean {np.mean(specificities):.3f}, worst {min(specificities):.3f}")
+        print(specificity_under_changes(scores))
 
 
 if __name__ == "__main__":
