@@ -3,13 +3,17 @@
     python tools/stronger_augmentation.py --results-dir /tmp/r12 --run final-seed0 --into crop-seed0 [--epochs 4]
     python tools/stronger_augmentation.py --results-dir /tmp/r12 --run final-seed0 --into cosine-seed0 --cosine 1e-4
     python tools/stronger_augmentation.py --results-dir /tmp/r12 --run final-seed0 --into rrc-seed0 --crop --epochs 4
+    python tools/stronger_augmentation.py --results-dir /tmp/r12 --run final-seed0 --into long-seed0 --crop \
+        --crop-area 0.08 --finetune-from Conv1 --epochs 10
 
 Copies the run under a new name without its fine-tuned and ensemble records (and with only the parent's
 checkpoint), then runs the search's own fine-tuning and ensemble stages on the copy, with the augmentation
 below in place of `search_spaces/augmentation.py`'s (and with `--cosine`, a learning rate that starts at the
 given value and decays to zero along a cosine over the fine-tuning's steps, in place of the constant 3e-5).
 `--crop`: the random resized crops that became the default (`search_spaces.augmentation.finetuning_augmentation`),
-and the shift panel of the copy's chosen model, in this process. Else compare the copies with `tools/shift_panel.py`.
+and the shift panel of the copy's chosen model, in this process; `--crop-area` its smallest window (share of
+the image's area), `--finetune-from` the first MobileNetV2 layer that trains (`Conv1`: all of them).
+Else compare the copies with `tools/shift_panel.py`.
 It reads no test image. docs/results.md ("Stronger framing and exposure augmentation", "Random resized crops") has
 its results.
 """
@@ -56,6 +60,15 @@ def stronger_augmentation(seed: int | None = None, name: str = "augmentation") -
     )
 
 
+def crops_from(smallest_area: float):
+    """The default fine-tuning augmentation with random resized crops from `smallest_area` of the image."""
+    def augmentation(seed: int | None = None, name: str = "augmentation") -> keras.Sequential:
+        layers = finetuning_augmentation(seed, name)
+        layers.layers[0].area = (smallest_area, 1.0)
+        return layers
+    return augmentation
+
+
 def copy_without_finetuning(source: RunPaths, copy: Path) -> None:
     """The run without its -ft / -ens records, with only the fine-tuned parent's checkpoint of its tuner project."""
     parents = [trial.parent_trial for trial in read_trials_table(source) if trial.stage == "ensemble"]
@@ -76,6 +89,8 @@ def main() -> None:
     parser.add_argument("--into", required=True, help="the name of the copy")
     parser.add_argument("--epochs", type=int, help="fine-tuning epochs (default: the run's own)")
     parser.add_argument("--crop", action="store_true", help="the default random resized crops; then the shift panel")
+    parser.add_argument("--crop-area", type=float, help="with --crop: the smallest window's share of the area")
+    parser.add_argument("--finetune-from", metavar="LAYER", help="the first MobileNetV2 layer that trains")
     parser.add_argument("--cosine", type=float, metavar="PEAK",
                         help="a learning rate from PEAK decaying to 0 along a cosine over the fine-tuning")
     args = parser.parse_args()
@@ -85,7 +100,10 @@ def main() -> None:
         sys.exit(str(error))
     copy_without_finetuning(source, args.results_dir / args.into)
     # what `finetune_model` builds from now on (`--crop`: the default since it was adopted, plus the panel below)
-    mobilenet_head.finetuning_augmentation = finetuning_augmentation if args.crop else stronger_augmentation
+    mobilenet_head.finetuning_augmentation = (crops_from(args.crop_area) if args.crop_area else
+                                              finetuning_augmentation if args.crop else stronger_augmentation)
+    if args.finetune_from:
+        mobilenet_head.FINETUNE_FROM = args.finetune_from
     run = find_run(args.results_dir, args.into)
     write_trials_table(run)
     settings = replace(settings_from_run(run), show_progress=False)
