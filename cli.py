@@ -141,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of `search` and `train`: data, run, objective, Hyperband and training settings."""
+    from search_spaces import FINETUNE_LAYERS
+
     _add_data_arguments(parser)
     _add_run_arguments(parser)
     parser.add_argument("--precision-floor", type=float, default=_default("precision_floor"), metavar="P",
@@ -155,6 +157,10 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
                         help="mobilenet_head: epochs of fine-tuning the best head with MobileNetV2's top blocks on "
                              f"augmented images after the search (default {_space_default('finetune_epochs')}; "
                              "0 = none)")
+    parser.add_argument("--finetune-layers", choices=FINETUNE_LAYERS, default=_default("finetune_layers"),
+                        help="mobilenet_head: which layers fine-tuning trains: top = blocks 13-16, on crops from a "
+                             "quarter of the image (default); all = every layer, on crops from 8 %% of it, the more "
+                             "robust, about twice the time an epoch; give it --finetune-epochs 10")
     parser.add_argument("--max-epochs", type=int, default=_default("max_epochs"),
                         help="Hyperband's most epochs per model (default %(default)s)")
     parser.add_argument("--factor", type=int, default=_default("factor"),
@@ -303,6 +309,7 @@ def _settings_from_flags(args: argparse.Namespace, fixed_hyperparameters: dict |
         batch_size=space.batch_size if args.batch_size is None else args.batch_size,
         weights=weights, feature_cache=args.feature_cache,
         finetune_epochs=space.finetune_epochs if args.finetune_epochs is None else args.finetune_epochs,
+        finetune_layers=args.finetune_layers,
         mixed_precision=args.mixed_precision, max_failed_trials=args.max_failed_trials,
         deterministic=args.deterministic, tensorboard=args.tensorboard, overwrite=args.overwrite,
         time_budget=args.time_budget,

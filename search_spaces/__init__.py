@@ -45,6 +45,8 @@ SPACES: dict[str, SpaceEntry] = {
                                  declare_mobilenet_head, batch_size=128, finetune_epochs=4),
 }
 SPACE_NAMES: tuple[str, ...] = tuple(SPACES)
+# mobilenet_head's --finetune-layers, the keys of `mobilenet_head.FINETUNE_RECIPES` (named here to keep Keras out).
+FINETUNE_LAYERS = ("top", "all")
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 

@@ -92,11 +92,13 @@ def chest_xray_augmentation(seed: int | None = None, name: str = "augmentation")
     )
 
 
-def finetuning_augmentation(seed: int | None = None, name: str = "augmentation") -> keras.Sequential:
-    """The fine-tuning stage's set: random resized crops, rotation as above, contrast and brightness ±30 %."""
+def finetuning_augmentation(seed: int | None = None, name: str = "augmentation",
+                            smallest_crop: float = CROP_AREA[0]) -> keras.Sequential:
+    """The fine-tuning stage's set: random resized crops from `smallest_crop` of the image's area to all of it,
+    rotation as above, contrast and brightness ±30 %."""
     return keras.Sequential(
         [
-            RandomResizedCrop(seed=_layer_seed(seed, 1)),
+            RandomResizedCrop(area=(smallest_crop, CROP_AREA[1]), seed=_layer_seed(seed, 1)),
             keras.layers.RandomRotation(ROTATION, fill_mode="constant", seed=_layer_seed(seed, 2)),
             keras.layers.RandomContrast(FINETUNING_CONTRAST, value_range=(0, 255), seed=_layer_seed(seed, 3)),
             keras.layers.RandomBrightness(FINETUNING_BRIGHTNESS, value_range=(0, 255), seed=_layer_seed(seed, 4)),

@@ -4,15 +4,14 @@
     python tools/stronger_augmentation.py --results-dir /tmp/r12 --run final-seed0 --into cosine-seed0 --cosine 1e-4
     python tools/stronger_augmentation.py --results-dir /tmp/r12 --run final-seed0 --into rrc-seed0 --crop --epochs 4
     python tools/stronger_augmentation.py --results-dir /tmp/r12 --run final-seed0 --into long-seed0 --crop \
-        --crop-area 0.08 --finetune-from Conv1 --epochs 10
+        --finetune-layers all --epochs 10
 
 Copies the run under a new name without its fine-tuned and ensemble records (and with only the parent's
 checkpoint), then runs the search's own fine-tuning and ensemble stages on the copy, with the augmentation
 below in place of `search_spaces/augmentation.py`'s (and with `--cosine`, a learning rate that starts at the
 given value and decays to zero along a cosine over the fine-tuning's steps, in place of the constant 3e-5).
 `--crop`: the random resized crops that became the default (`search_spaces.augmentation.finetuning_augmentation`),
-and the shift panel of the copy's chosen model, in this process; `--crop-area` its smallest window (share of
-the image's area), `--finetune-from` the first MobileNetV2 layer that trains (`Conv1`: all of them).
+and the shift panel of the copy's chosen model, in this process; `--finetune-layers` as `search`'s flag.
 Else compare the copies with `tools/shift_panel.py`.
 It reads no test image. docs/results.md ("Stronger framing and exposure augmentation", "Random resized crops") has
 its results.
@@ -34,7 +33,8 @@ import keras  # noqa: E402
 from shift_panel import PANEL, panel_scores, specificity_under_changes  # noqa: E402
 
 import search_spaces.mobilenet_head as mobilenet_head  # noqa: E402
-from search_spaces.augmentation import ROTATION, SHIFT, finetuning_augmentation  # noqa: E402
+from search_spaces import FINETUNE_LAYERS  # noqa: E402
+from search_spaces.augmentation import ROTATION, SHIFT  # noqa: E402
 from tuner.core.errors import ToolkitError  # noqa: E402
 from tuner.core.runs import RunPaths, find_run  # noqa: E402
 from tuner.core.settings import settings_from_run  # noqa: E402
@@ -44,10 +44,11 @@ from tuner.engine.finetune import FINETUNE_BATCH, finetune_best  # noqa: E402
 from tuner.engine.records import read_trials_table, write_trials_table  # noqa: E402
 
 
-def stronger_augmentation(seed: int | None = None, name: str = "augmentation") -> keras.Sequential:
+def stronger_augmentation(seed: int | None = None, name: str = "augmentation",
+                          smallest_crop: float | None = None) -> keras.Sequential:
     """Zoom in to as little as 60 % of the height and width, or out by 10 %, the two drawn apart (an aspect
-    jitter); contrast and brightness ±30 %; rotation and shift as in `chest_xray_augmentation`. `seed` is unused:
-    the signature is `finetuning_augmentation`'s, which fine-tuning calls without one."""
+    jitter); contrast and brightness ±30 %; rotation and shift as in `chest_xray_augmentation`. `seed` and
+    `smallest_crop` are unused: the signature is `finetuning_augmentation`'s."""
     return keras.Sequential(
         [
             keras.layers.RandomRotation(ROTATION, fill_mode="constant"),
@@ -58,15 +59,6 @@ def stronger_augmentation(seed: int | None = None, name: str = "augmentation") -
         ],
         name=name,
     )
-
-
-def crops_from(smallest_area: float):
-    """The default fine-tuning augmentation with random resized crops from `smallest_area` of the image."""
-    def augmentation(seed: int | None = None, name: str = "augmentation") -> keras.Sequential:
-        layers = finetuning_augmentation(seed, name)
-        layers.layers[0].area = (smallest_area, 1.0)
-        return layers
-    return augmentation
 
 
 def copy_without_finetuning(source: RunPaths, copy: Path) -> None:
@@ -89,8 +81,7 @@ def main() -> None:
     parser.add_argument("--into", required=True, help="the name of the copy")
     parser.add_argument("--epochs", type=int, help="fine-tuning epochs (default: the run's own)")
     parser.add_argument("--crop", action="store_true", help="the default random resized crops; then the shift panel")
-    parser.add_argument("--crop-area", type=float, help="with --crop: the smallest window's share of the area")
-    parser.add_argument("--finetune-from", metavar="LAYER", help="the first MobileNetV2 layer that trains")
+    parser.add_argument("--finetune-layers", choices=FINETUNE_LAYERS, help="as search's flag (default: the run's)")
     parser.add_argument("--cosine", type=float, metavar="PEAK",
                         help="a learning rate from PEAK decaying to 0 along a cosine over the fine-tuning")
     args = parser.parse_args()
@@ -100,15 +91,15 @@ def main() -> None:
         sys.exit(str(error))
     copy_without_finetuning(source, args.results_dir / args.into)
     # what `finetune_model` builds from now on (`--crop`: the default since it was adopted, plus the panel below)
-    mobilenet_head.finetuning_augmentation = (crops_from(args.crop_area) if args.crop_area else
-                                              finetuning_augmentation if args.crop else stronger_augmentation)
-    if args.finetune_from:
-        mobilenet_head.FINETUNE_FROM = args.finetune_from
+    if not args.crop:
+        mobilenet_head.finetuning_augmentation = stronger_augmentation
     run = find_run(args.results_dir, args.into)
     write_trials_table(run)
     settings = replace(settings_from_run(run), show_progress=False)
     if args.epochs:
         settings = replace(settings, finetune_epochs=args.epochs)
+    if args.finetune_layers:
+        settings = replace(settings, finetune_layers=args.finetune_layers)
     dataset = load_dataset(settings.data)
     if args.cosine:  # read by `finetune_model` when it compiles
         steps = settings.finetune_epochs * math.ceil(len(dataset.side("train")) / FINETUNE_BATCH)

@@ -54,7 +54,7 @@ def test_report_imports_no_keras(run_folder):
 
 
 @pytest.mark.parametrize("flags", [("--precision-floor", "2"), ("--space", "resnet"), ("--max-epochs", "0"),
-                                   ("--weights", "/no/such/file.h5")], ids=" ".join)
+                                   ("--weights", "/no/such/file.h5"), ("--finetune-layers", "most")], ids=" ".join)
 def test_a_refused_search_flag_imports_no_keras(shared_dir, flags):
     argv = ["search", "--space", "mobilenet_head", "--data", str(shared_dir / "data" / "chest_xray"), *flags]
     assert _imports_keras(*argv) == (False, 2)

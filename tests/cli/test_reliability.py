@@ -226,6 +226,8 @@ def snapshot(folder: Path) -> dict:
      "--prevalence 0.0 is outside (0, 1): the share of PNEUMONIA where the model will be used, e.g. 0.5"),
     (["search", "--space", "mobilenet_head", "--finetune-epochs", "-1"],
      "--finetune-epochs -1 must be 0 (no fine-tuning) or more"),
+    (["search", "--space", "mobilenet_head", "--finetune-layers", "most"],
+     "argument --finetune-layers: invalid choice: 'most' (choose from 'top', 'all') (see `$PROGRAM search --help`)"),
     (["search", "--space", "cnn_depth", "--precison-floor", "0.9"],
      "unrecognized arguments: --precison-floor 0.9; did you mean --precision-floor? (see `$PROGRAM search --help`)"),
     (["report", "--form", "csv"],

@@ -3,15 +3,27 @@ settings read back."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from helpers import json_summary, make_chest_xray, run_cli
 
+from tuner.core.errors import ToolkitError
 from tuner.core.runs import RunPaths
-from tuner.core.settings import DATA_ENV, settings_from_run, stored_settings
+from tuner.core.settings import (
+    DATA_ENV,
+    DIGEST_KEYS,
+    DataSettings,
+    SearchSettings,
+    settings_digest,
+    settings_from_run,
+    stored_settings,
+)
 from tuner.engine.objective import OperatingRule
+from tuner.engine.resume import check_same_settings
 
 
 def summary_of(capsys, *args) -> dict:
@@ -77,3 +89,29 @@ def test_a_run_written_before_the_recall_target_reads_back_with_the_old_rule(tmp
     assert (stored["recall_target"], stored["prevalence"], stored["finetune_epochs"]) == (1.0, None, 0)
     settings = settings_from_run(run)
     assert OperatingRule.of(settings).recall_target == 1.0 and not settings.finetunes
+
+
+# --- --finetune-layers, added after runs were named and written without it -----------------------------------
+
+
+def test_finetune_layers_names_a_run_only_where_it_differs_from_the_default(tmp_path):
+    data = DataSettings(tmp_path, cache_dir=tmp_path / "cache")
+    top = SearchSettings("mobilenet_head", data, run_name="r", finetune_epochs=4)
+    before_the_setting = dict(top.to_dict())
+    before_the_setting.pop("finetune_layers")
+    digest_then = hashlib.sha256(json.dumps({key: before_the_setting.get(key) for key in DIGEST_KEYS},
+                                            sort_keys=True, default=str).encode()).hexdigest()[:8]
+    assert settings_digest(top) == digest_then  # the same command still finds the runs named before
+    assert settings_digest(replace(top, finetune_layers="all")) != digest_then
+
+
+def test_resuming_with_other_finetune_layers_is_refused(tmp_path):
+    run = RunPaths(tmp_path / "r")
+    run.directory.mkdir()
+    # no finetune_layers: written before it existed
+    run.settings.write_text(json.dumps({"space": "mobilenet_head", "run_name": "r", "precision_floor": 0.9,
+                                        "data_dir": str(tmp_path), "image_size": 32, "seed": 0}))
+    settings = settings_from_run(run)
+    assert settings.finetune_layers == "top"
+    with pytest.raises(ToolkitError, match=r"finetune_layers \('top' → 'all'\)"):
+        check_same_settings(replace(settings, finetune_layers="all"))

@@ -13,7 +13,8 @@ from helpers import fixed_hp
 
 import search_spaces
 from search_spaces import load_reference
-from search_spaces.mobilenet_head import FINETUNE_FROM, MobileNetHead
+from search_spaces.augmentation import RandomResizedCrop
+from search_spaces.mobilenet_head import FINETUNE_RECIPES, MobileNetHead
 from tuner.engine.hypermodels import trial_hyperparameters
 
 
@@ -35,17 +36,29 @@ def test_fine_tuning_starts_from_the_searched_model():
     assert not np.allclose(before_copy, expected, atol=2e-3)
 
 
-def test_only_the_top_blocks_train_and_batch_norm_stays_frozen():
-    space = MobileNetHead(32, weights=None)
+@pytest.mark.parametrize("layers, trainable_weights", [
+    ("top", (1_000_000, 2_000_000)),  # blocks 13-16 and Conv_1, without their BatchNorms
+    ("all", (2_189_000, 2_190_000)),  # MobileNetV2 has 2,257,984 weights, its BatchNorms 68,224 of them
+])
+def test_the_recipe_says_which_layers_train_and_batch_norm_stays_frozen(layers, trainable_weights):
+    space = MobileNetHead(32, weights=None, finetune_layers=layers)
     model = space.finetune_model(trial_hyperparameters(space, {}))
     mobilenet = model.get_layer("mobilenet_v2")
-    names = [layer.name for layer in mobilenet.layers]
-    first = names.index(FINETUNE_FROM)
+    first_layer, smallest_crop = FINETUNE_RECIPES[layers]
+    first = [layer.name for layer in mobilenet.layers].index(first_layer)
     for index, layer in enumerate(mobilenet.layers):
         is_batch_norm = isinstance(layer, keras.layers.BatchNormalization)
         assert layer.trainable == (index >= first and not is_batch_norm), layer.name
     trainable = sum(int(np.prod(weight.shape)) for weight in mobilenet.trainable_weights)
-    assert 1_000_000 < trainable < 2_000_000  # blocks 13-16 and Conv_1, without their BatchNorms
+    assert trainable_weights[0] < trainable < trainable_weights[1]
+    crop = next(layer for layer in model.get_layer("augmentation").layers if isinstance(layer, RandomResizedCrop))
+    assert crop.area == (smallest_crop, 1.0)
+
+
+def test_the_recipes_are_the_flags_choices():
+    assert tuple(FINETUNE_RECIPES) == search_spaces.FINETUNE_LAYERS
+    with pytest.raises(ValueError, match="finetune_layers must be one of top, all"):
+        MobileNetHead(32, weights=None, finetune_layers="most")
 
 
 def test_augmentation_acts_in_training_only():

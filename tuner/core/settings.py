@@ -9,7 +9,7 @@ import os
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from search_spaces import check_space_name
+from search_spaces import FINETUNE_LAYERS, check_space_name
 from tuner.core.atomic import read_json
 from tuner.core.errors import ToolkitError
 from tuner.core.runs import RunPaths, check_run_name
@@ -51,8 +51,8 @@ def default_cache_dir() -> Path:
 DEFAULT_RECALL_TARGET = 0.98
 
 # What runs written before a setting existed did without it: their settings are read back (and resumed) so.
-LEGACY_DEFAULTS = {"recall_target": 1.0, "prevalence": None, "finetune_epochs": 0, "mixed_precision": False,
-                   "deterministic": False}
+LEGACY_DEFAULTS = {"recall_target": 1.0, "prevalence": None, "finetune_epochs": 0, "finetune_layers": "top",
+                   "mixed_precision": False, "deterministic": False}
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,9 @@ class DataSettings:
 
 # Settings that change what a search computes: resuming with any of them different is refused.
 RESUME_KEYS = ("space", "precision_floor", "recall_target", "prevalence", "max_epochs", "factor",
-               "hyperband_iterations", "batch_size", "weights", "feature_cache", "finetune_epochs", "mixed_precision",
-               "deterministic", "data_dir", "image_size", "val_fraction", "seed", "limit", "fixed_hyperparameters")
+               "hyperband_iterations", "batch_size", "weights", "feature_cache", "finetune_epochs", "finetune_layers",
+               "mixed_precision", "deterministic", "data_dir", "image_size", "val_fraction", "seed", "limit",
+               "fixed_hyperparameters")
 # The settings a default run name is derived from. Fixed here, not RESUME_KEYS, so that a setting added
 # later does not rename (and so orphan) every run started before it.
 DIGEST_KEYS = ("space", "precision_floor", "recall_target", "prevalence", "max_epochs", "factor",
@@ -105,6 +106,7 @@ class SearchSettings:
     weights: str | None = "imagenet"
     feature_cache: bool = True
     finetune_epochs: int = 0  # mobilenet_head: epochs of the fine-tuning stage after the search (0: none)
+    finetune_layers: str = "top"  # mobilenet_head: which layers fine-tuning trains (FINETUNE_LAYERS)
     mixed_precision: bool = False
     max_failed_trials: int = 3
     deterministic: bool = False
@@ -128,6 +130,9 @@ class SearchSettings:
                              "where the model will be used, e.g. 0.5")
         if self.finetune_epochs < 0:
             raise ToolkitError(f"--finetune-epochs {self.finetune_epochs} must be 0 (no fine-tuning) or more")
+        if self.finetune_layers not in FINETUNE_LAYERS:
+            raise ToolkitError(f"--finetune-layers {self.finetune_layers!r} is not one of {', '.join(FINETUNE_LAYERS)}"
+                               ": use top (the default) or all")
         if self.max_epochs < 1:
             raise ToolkitError(f"--max-epochs {self.max_epochs} must be at least 1")
         if self.factor < 2:
@@ -176,7 +181,10 @@ def settings_digest(settings: SearchSettings) -> str:
     """Eight hex digits that name a search's settings: the default run name ends with them, so running
     the same command again finds (and resumes) the same run."""
     wanted = settings.to_dict()
-    text = json.dumps({key: wanted.get(key) for key in DIGEST_KEYS}, sort_keys=True, default=str)
+    named = {key: wanted.get(key) for key in DIGEST_KEYS}
+    if settings.finetune_layers != "top":  # added later: only where it differs, so older names stay
+        named["finetune_layers"] = settings.finetune_layers
+    text = json.dumps(named, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 

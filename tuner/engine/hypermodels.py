@@ -21,7 +21,8 @@ def make_space(settings: SearchSettings):
     """The hypermodel of the run's space, at its image size (and backbone weights)."""
     space_class = get_space_class(settings.space)
     if settings.space == "mobilenet_head":
-        return space_class(settings.data.image_size, settings.weights, use_feature_cache=settings.feature_cache)
+        return space_class(settings.data.image_size, settings.weights, use_feature_cache=settings.feature_cache,
+                           finetune_layers=settings.finetune_layers)
     return space_class(settings.data.image_size)
 
 

@@ -222,7 +222,8 @@ def _print_best(trials: list[TrialRecord], settings: dict, console: Console) -> 
                       f"{top_precision:.3f}; best recall reached {top_recall:.3f}. `test` needs --trial ID.")
         return
     point = best.operating_point
-    what = {"finetune": f"fine-tuned from trial {best.parent_trial}",
+    layers = "every layer" if settings.get("finetune_layers") == "all" else "the top blocks"
+    what = {"finetune": f"fine-tuned from trial {best.parent_trial}, {layers}",
             "ensemble": f"the average of trials {' and '.join(best.members or [])}"}.get(best.stage, "the best trial")
     console.print(f"[bold]Chosen model {best.trial_id}[/] ({what}): validation recall {point.recall:.3f} at precision "
                   f"{point.precision:.3f}{_prevalence_text(asdict(point))}, specificity "
