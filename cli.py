@@ -154,13 +154,13 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
                         help="share of PNEUMONIA where the model will be used: the floor applies to the precision "
                              "there (default: the validation split's own)")
     parser.add_argument("--finetune-epochs", type=int, metavar="N",
-                        help="mobilenet_head: epochs of fine-tuning the best head with MobileNetV2's top blocks on "
+                        help="mobilenet_head: epochs of fine-tuning the best head with MobileNetV2's layers on "
                              f"augmented images after the search (default {_space_default('finetune_epochs')}; "
                              "0 = none)")
     parser.add_argument("--finetune-layers", choices=FINETUNE_LAYERS, default=_default("finetune_layers"),
                         help="mobilenet_head: which layers fine-tuning trains: top = blocks 13-16, on crops from a "
                              "quarter of the image (default); all = every layer, on crops from 8 %% of it, the more "
-                             "robust, about twice the time an epoch; give it --finetune-epochs 10")
+                             "robust, about twice the time an epoch; use it with --finetune-epochs 10")
     parser.add_argument("--max-epochs", type=int, default=_default("max_epochs"),
                         help="Hyperband's most epochs per model (default %(default)s)")
     parser.add_argument("--factor", type=int, default=_default("factor"),

@@ -47,6 +47,7 @@ SPACES: dict[str, SpaceEntry] = {
 SPACE_NAMES: tuple[str, ...] = tuple(SPACES)
 # mobilenet_head's --finetune-layers, the keys of `mobilenet_head.FINETUNE_RECIPES` (named here to keep Keras out).
 FINETUNE_LAYERS = ("top", "all")
+DEFAULT_FINETUNE_LAYERS = "top"
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 

@@ -3,8 +3,8 @@
 The backbone never trains in the search, so it can run once over the images, its feature maps be
 cached, and only heads be trained on them (`use_feature_cache=True`). `full_model` joins the
 backbone and a trained head back into one model on images. `finetune_model` is the stage after
-the search: the chosen head on a MobileNetV2 whose top blocks train too, at a low learning rate,
-on augmented images.
+the search: the chosen head on a MobileNetV2 whose top blocks (or all layers) train too, at a low
+learning rate, on augmented images.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 from tuner.core.errors import ToolkitError
 from tuner.data.features import FEATURE_DTYPE
 
+from . import DEFAULT_FINETUNE_LAYERS
 from .augmentation import CROP_AREA, finetuning_augmentation
 from .hyperparameters import declare_mobilenet_head
 from .weights import imagenet_weights_path, validate_weights
@@ -53,7 +54,8 @@ class MobileNetHead(keras_tuner.HyperModel):
     name = "mobilenet_head"
 
     def __init__(
-        self, image_size: int, weights: str | None, use_feature_cache: bool = True, finetune_layers: str = "top"
+        self, image_size: int, weights: str | None, use_feature_cache: bool = True,
+        finetune_layers: str = DEFAULT_FINETUNE_LAYERS,
     ) -> None:
         if image_size < MIN_IMAGE_SIZE:
             raise ValueError(f"image_size must be at least {MIN_IMAGE_SIZE}, got {image_size}")
@@ -163,7 +165,7 @@ class MobileNetHead(keras_tuner.HyperModel):
         return keras.Model(images, head(self._head_inputs(images)), name="mobilenet_head_full")
 
     def finetune_model(self, hp: keras_tuner.HyperParameters) -> keras.Model:
-        """Images -> augmentation -> MobileNetV2 (top blocks trainable) -> the head of `hp`, compiled.
+        """Images -> augmentation -> MobileNetV2 (the recipe's layers trainable) -> the head of `hp`, compiled.
 
         The backbone starts from the search's weights; the head is new: copy a trained head's
         weights in with `copy_head_weights`. Augmentation acts in training only.

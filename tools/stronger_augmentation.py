@@ -35,6 +35,7 @@ from shift_panel import PANEL, panel_scores, specificity_under_changes  # noqa: 
 import search_spaces.mobilenet_head as mobilenet_head  # noqa: E402
 from search_spaces import FINETUNE_LAYERS  # noqa: E402
 from search_spaces.augmentation import ROTATION, SHIFT  # noqa: E402
+from tuner.core.atomic import write_json  # noqa: E402
 from tuner.core.errors import ToolkitError  # noqa: E402
 from tuner.core.runs import RunPaths, find_run  # noqa: E402
 from tuner.core.settings import settings_from_run  # noqa: E402
@@ -85,6 +86,8 @@ def main() -> None:
     parser.add_argument("--cosine", type=float, metavar="PEAK",
                         help="a learning rate from PEAK decaying to 0 along a cosine over the fine-tuning")
     args = parser.parse_args()
+    if args.finetune_layers and not args.crop:
+        parser.error("--finetune-layers goes with --crop (the stronger zoom has no crops to size)")
     try:
         source = find_run(args.results_dir, args.run)
     except ToolkitError as error:
@@ -100,6 +103,7 @@ def main() -> None:
         settings = replace(settings, finetune_epochs=args.epochs)
     if args.finetune_layers:
         settings = replace(settings, finetune_layers=args.finetune_layers)
+    write_json(run.settings, settings.to_dict())  # the copy's settings say how it was fine-tuned
     dataset = load_dataset(settings.data)
     if args.cosine:  # read by `finetune_model` when it compiles
         steps = settings.finetune_epochs * math.ceil(len(dataset.side("train")) / FINETUNE_BATCH)

@@ -228,6 +228,12 @@ def snapshot(folder: Path) -> dict:
      "--finetune-epochs -1 must be 0 (no fine-tuning) or more"),
     (["search", "--space", "mobilenet_head", "--finetune-layers", "most"],
      "argument --finetune-layers: invalid choice: 'most' (choose from 'top', 'all') (see `$PROGRAM search --help`)"),
+    (["search", "--space", "cnn_depth", "--finetune-layers", "all"],
+     "--finetune-layers all needs the fine-tuning stage: use it with --space mobilenet_head and --finetune-epochs 1 "
+     "or more"),
+    (["search", "--space", "mobilenet_head", "--finetune-layers", "all", "--finetune-epochs", "0"],
+     "--finetune-layers all needs the fine-tuning stage: use it with --space mobilenet_head and --finetune-epochs 1 "
+     "or more"),
     (["search", "--space", "cnn_depth", "--precison-floor", "0.9"],
      "unrecognized arguments: --precison-floor 0.9; did you mean --precision-floor? (see `$PROGRAM search --help`)"),
     (["report", "--form", "csv"],

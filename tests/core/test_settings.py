@@ -110,7 +110,7 @@ def test_resuming_with_other_finetune_layers_is_refused(tmp_path):
     run.directory.mkdir()
     # no finetune_layers: written before it existed
     run.settings.write_text(json.dumps({"space": "mobilenet_head", "run_name": "r", "precision_floor": 0.9,
-                                        "data_dir": str(tmp_path), "image_size": 32, "seed": 0}))
+                                        "finetune_epochs": 4, "data_dir": str(tmp_path), "image_size": 32, "seed": 0}))
     settings = settings_from_run(run)
     assert settings.finetune_layers == "top"
     with pytest.raises(ToolkitError, match=r"finetune_layers \('top' → 'all'\)"):

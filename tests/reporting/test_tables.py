@@ -52,3 +52,19 @@ def test_an_ensemble_is_named_with_its_members_in_the_report_and_exports(tmp_pat
     assert "0012,0012-ft" not in format_report(run, "csv", None)
     assert ",0012 0012-ft," in format_report(run, "csv", None)
     assert json.loads(format_report(run, "json", None))[2]["members"] == ["0012", "0012-ft"]
+
+
+def test_a_fine_tuned_chosen_model_says_which_layers_trained(tmp_path):
+    def report(**settings) -> str:
+        run = RunPaths(tmp_path / str(len(settings)))
+        run.directory.mkdir()
+        run.settings.write_text(json.dumps({"space": "mobilenet_head", "precision_floor": 0.9, "recall_target": 0.98,
+                                            "image_size": 224, "seed": 0, **settings}))
+        run.trials_json.write_text(json.dumps([trial("0012-ft", 1, 0.98, stage="finetune", parent="0012"),
+                                               trial("0012", 2, 0.98)]))
+        console = Console(width=160, record=True)
+        print_report(run, None, console)
+        return " ".join(console.export_text().split())
+
+    assert "Chosen model 0012-ft (fine-tuned from trial 0012, the top blocks)" in report()  # written before the flag
+    assert "Chosen model 0012-ft (fine-tuned from trial 0012, every layer)" in report(finetune_layers="all")

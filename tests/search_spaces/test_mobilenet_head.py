@@ -15,7 +15,8 @@ import search_spaces
 from search_spaces import load_reference
 from search_spaces.augmentation import RandomResizedCrop
 from search_spaces.mobilenet_head import FINETUNE_RECIPES, MobileNetHead
-from tuner.engine.hypermodels import trial_hyperparameters
+from tuner.core.settings import DataSettings, SearchSettings
+from tuner.engine.hypermodels import make_space, trial_hyperparameters
 
 
 def test_fine_tuning_starts_from_the_searched_model():
@@ -36,15 +37,15 @@ def test_fine_tuning_starts_from_the_searched_model():
     assert not np.allclose(before_copy, expected, atol=2e-3)
 
 
-@pytest.mark.parametrize("layers, trainable_weights", [
-    ("top", (1_000_000, 2_000_000)),  # blocks 13-16 and Conv_1, without their BatchNorms
-    ("all", (2_189_000, 2_190_000)),  # MobileNetV2 has 2,257,984 weights, its BatchNorms 68,224 of them
+@pytest.mark.parametrize("layers, trainable_weights, crop_area", [
+    ("top", (1_000_000, 2_000_000), (0.25, 1.0)),  # blocks 13-16 and Conv_1, without their BatchNorms
+    ("all", (2_189_000, 2_190_000), (0.08, 1.0)),  # MobileNetV2 has 2,257,984 weights, its BatchNorms 68,224
 ])
-def test_the_recipe_says_which_layers_train_and_batch_norm_stays_frozen(layers, trainable_weights):
+def test_the_recipe_says_which_layers_train_and_batch_norm_stays_frozen(layers, trainable_weights, crop_area):
     space = MobileNetHead(32, weights=None, finetune_layers=layers)
     model = space.finetune_model(trial_hyperparameters(space, {}))
     mobilenet = model.get_layer("mobilenet_v2")
-    first_layer, smallest_crop = FINETUNE_RECIPES[layers]
+    first_layer, _ = FINETUNE_RECIPES[layers]
     first = [layer.name for layer in mobilenet.layers].index(first_layer)
     for index, layer in enumerate(mobilenet.layers):
         is_batch_norm = isinstance(layer, keras.layers.BatchNormalization)
@@ -52,7 +53,14 @@ def test_the_recipe_says_which_layers_train_and_batch_norm_stays_frozen(layers, 
     trainable = sum(int(np.prod(weight.shape)) for weight in mobilenet.trainable_weights)
     assert trainable_weights[0] < trainable < trainable_weights[1]
     crop = next(layer for layer in model.get_layer("augmentation").layers if isinstance(layer, RandomResizedCrop))
-    assert crop.area == (smallest_crop, 1.0)
+    assert crop.area == crop_area
+
+
+def test_a_runs_finetune_layers_reach_the_space(tmp_path):
+    data = DataSettings(tmp_path, image_size=32, cache_dir=tmp_path / "cache")
+    settings = SearchSettings("mobilenet_head", data, run_name="r", weights=None, finetune_epochs=1,
+                              finetune_layers="all")
+    assert make_space(settings).finetune_layers == "all"
 
 
 def test_the_recipes_are_the_flags_choices():

@@ -9,7 +9,7 @@ import os
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from search_spaces import FINETUNE_LAYERS, check_space_name
+from search_spaces import DEFAULT_FINETUNE_LAYERS, FINETUNE_LAYERS, check_space_name
 from tuner.core.atomic import read_json
 from tuner.core.errors import ToolkitError
 from tuner.core.runs import RunPaths, check_run_name
@@ -51,7 +51,8 @@ def default_cache_dir() -> Path:
 DEFAULT_RECALL_TARGET = 0.98
 
 # What runs written before a setting existed did without it: their settings are read back (and resumed) so.
-LEGACY_DEFAULTS = {"recall_target": 1.0, "prevalence": None, "finetune_epochs": 0, "finetune_layers": "top",
+LEGACY_DEFAULTS = {"recall_target": 1.0, "prevalence": None, "finetune_epochs": 0,
+                   "finetune_layers": DEFAULT_FINETUNE_LAYERS,
                    "mixed_precision": False, "deterministic": False}
 
 
@@ -88,6 +89,8 @@ RESUME_KEYS = ("space", "precision_floor", "recall_target", "prevalence", "max_e
 DIGEST_KEYS = ("space", "precision_floor", "recall_target", "prevalence", "max_epochs", "factor",
                "hyperband_iterations", "batch_size", "weights", "feature_cache", "finetune_epochs", "mixed_precision",
                "deterministic", "data_dir", "image_size", "val_fraction", "seed", "limit", "fixed_hyperparameters")
+# Settings added since, with their defaults: they name a run only where they differ, so older names stay.
+DIGEST_KEYS_IF_CHANGED = {"finetune_layers": DEFAULT_FINETUNE_LAYERS}
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,7 @@ class SearchSettings:
     weights: str | None = "imagenet"
     feature_cache: bool = True
     finetune_epochs: int = 0  # mobilenet_head: epochs of the fine-tuning stage after the search (0: none)
-    finetune_layers: str = "top"  # mobilenet_head: which layers fine-tuning trains (FINETUNE_LAYERS)
+    finetune_layers: str = DEFAULT_FINETUNE_LAYERS  # mobilenet_head: which layers fine-tuning trains
     mixed_precision: bool = False
     max_failed_trials: int = 3
     deterministic: bool = False
@@ -131,8 +134,10 @@ class SearchSettings:
         if self.finetune_epochs < 0:
             raise ToolkitError(f"--finetune-epochs {self.finetune_epochs} must be 0 (no fine-tuning) or more")
         if self.finetune_layers not in FINETUNE_LAYERS:
-            raise ToolkitError(f"--finetune-layers {self.finetune_layers!r} is not one of {', '.join(FINETUNE_LAYERS)}"
-                               ": use top (the default) or all")
+            raise ToolkitError(f"--finetune-layers {self.finetune_layers!r} is not one of {', '.join(FINETUNE_LAYERS)}")
+        if self.finetune_layers != DEFAULT_FINETUNE_LAYERS and not self.finetunes:
+            raise ToolkitError(f"--finetune-layers {self.finetune_layers} needs the fine-tuning stage: "
+                               "use it with --space mobilenet_head and --finetune-epochs 1 or more")
         if self.max_epochs < 1:
             raise ToolkitError(f"--max-epochs {self.max_epochs} must be at least 1")
         if self.factor < 2:
@@ -182,8 +187,7 @@ def settings_digest(settings: SearchSettings) -> str:
     the same command again finds (and resumes) the same run."""
     wanted = settings.to_dict()
     named = {key: wanted.get(key) for key in DIGEST_KEYS}
-    if settings.finetune_layers != "top":  # added later: only where it differs, so older names stay
-        named["finetune_layers"] = settings.finetune_layers
+    named.update({key: wanted[key] for key, default in DIGEST_KEYS_IF_CHANGED.items() if wanted[key] != default})
     text = json.dumps(named, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 

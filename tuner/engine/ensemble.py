@@ -1,6 +1,6 @@
 """The ensemble stage after fine-tuning: the fine-tuned model and its frozen parent, averaged.
 
-Fine-tuning adapts the backbone's top blocks to chest X-rays; the parent keeps ImageNet's features.
+Fine-tuning adapts the backbone (its top blocks by default) to chest X-rays; the parent keeps ImageNet's features.
 In all three seeds of docs/results.md ("Three more candidates") their average ranks validation better
 than the fine-tuned model alone (higher specificity at the same recall, higher ROC-AUC) and, on
 average, keeps more of its specificity when the images change (`tools/ensemble_panel.py`); ensembles

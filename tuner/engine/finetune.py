@@ -2,7 +2,8 @@
 
 The search trains heads on a frozen backbone's cached features: fast, but the features never adapt to
 chest X-rays, and cached features cannot be augmented. This stage takes the best trial's head, puts it
-on a MobileNetV2 whose top blocks train too (`MobileNetHead.finetune_model`), and trains both on
+on a MobileNetV2 whose top blocks, or all its layers (`--finetune-layers`), train too
+(`MobileNetHead.finetune_model`), and trains both on
 augmented images at a low learning rate for a few epochs, scoring every epoch on validation with the
 search's own objective. The result is one more trial record, `<parent>-ft`, ranked with the others;
 it is the run's chosen model when it keeps the user's contract on validation and the ensemble stage
