@@ -160,7 +160,7 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--finetune-layers", choices=FINETUNE_LAYERS, default=_default("finetune_layers"),
                         help="mobilenet_head: which layers fine-tuning trains: top = blocks 13-16, on crops from a "
                              "quarter of the image (default); all = every layer, on crops from 8 %% of it, the more "
-                             "robust, about twice the time an epoch; use it with --finetune-epochs 10")
+                             "robust, about 1.6 times the time an epoch; use it with --finetune-epochs 10")
     parser.add_argument("--max-epochs", type=int, default=_default("max_epochs"),
                         help="Hyperband's most epochs per model (default %(default)s)")
     parser.add_argument("--factor", type=int, default=_default("factor"),
