@@ -162,7 +162,7 @@ def test_mobilenet_head_search_then_fine_tuning(synthetic_data, tmp_path, capsys
     code = cli.main(["search", "--space", "mobilenet_head", "--weights", "none", "--data", str(synthetic_data),
                      "--image-size", "32", "--max-epochs", "1", "--limit", "12", "--run", "mnh",
                      "--results-dir", str(results), "--cache-dir", str(tmp_path / "cache"), "--quiet",
-                     "--precision-floor", "0.5", "--finetune-epochs", "1"])
+                     "--precision-floor", "0.5", "--finetune-epochs", "1", "--ensemble"])
     assert code == 0
     trials = _json_output(capsys, ["report", "--results-dir", str(results), "--format", "json"])
     searched = [trial for trial in trials if trial["stage"] == "search"]

@@ -94,15 +94,25 @@ def test_a_run_written_before_the_recall_target_reads_back_with_the_old_rule(tmp
 # --- --finetune-layers, added after runs were named and written without it -----------------------------------
 
 
-def test_finetune_layers_names_a_run_only_where_it_differs_from_the_default(tmp_path):
+def test_finetune_settings_name_a_run_only_where_they_differ_from_the_runs_before_them(tmp_path):
     data = DataSettings(tmp_path, cache_dir=tmp_path / "cache")
-    top = SearchSettings("mobilenet_head", data, run_name="r", finetune_epochs=4)
-    before_the_setting = dict(top.to_dict())
-    before_the_setting.pop("finetune_layers")
-    digest_then = hashlib.sha256(json.dumps({key: before_the_setting.get(key) for key in DIGEST_KEYS},
+    before = SearchSettings("mobilenet_head", data, run_name="r", finetune_epochs=4, finetune_layers="top",
+                            ensemble=True)
+    before_the_settings = dict(before.to_dict())
+    for added in ("finetune_layers", "ensemble"):
+        before_the_settings.pop(added)
+    digest_then = hashlib.sha256(json.dumps({key: before_the_settings.get(key) for key in DIGEST_KEYS},
                                             sort_keys=True, default=str).encode()).hexdigest()[:8]
-    assert settings_digest(top) == digest_then  # the same command still finds the runs named before
-    assert settings_digest(replace(top, finetune_layers="all")) != digest_then
+    assert settings_digest(before) == digest_then  # the same command still finds the runs named before
+    assert settings_digest(replace(before, finetune_layers="all")) != digest_then
+    assert settings_digest(replace(before, ensemble=False)) != digest_then
+    # The defaults today: every layer, no ensemble; a space without fine-tuning is named as before.
+    today = SearchSettings("mobilenet_head", data, run_name="r", finetune_epochs=10)
+    assert (today.finetune_layers, today.ensemble) == ("all", False)
+    cnn = SearchSettings("cnn_depth", data, run_name="r")
+    cnn_then = {key: cnn.to_dict().get(key) for key in DIGEST_KEYS}
+    assert settings_digest(cnn) == hashlib.sha256(json.dumps(cnn_then, sort_keys=True, default=str)
+                                                  .encode()).hexdigest()[:8]
 
 
 def test_resuming_with_other_finetune_layers_is_refused(tmp_path):
@@ -112,6 +122,6 @@ def test_resuming_with_other_finetune_layers_is_refused(tmp_path):
     run.settings.write_text(json.dumps({"space": "mobilenet_head", "run_name": "r", "precision_floor": 0.9,
                                         "finetune_epochs": 4, "data_dir": str(tmp_path), "image_size": 32, "seed": 0}))
     settings = settings_from_run(run)
-    assert settings.finetune_layers == "top"
+    assert (settings.finetune_layers, settings.ensemble) == ("top", True)
     with pytest.raises(ToolkitError, match=r"finetune_layers \('top' → 'all'\)"):
         check_same_settings(replace(settings, finetune_layers="all"))

@@ -7,6 +7,8 @@ results/<run>/
   trials/<id>.json   one record per trial: hyperparameters, metrics, every epoch's history
   finetuned/<id>.weights.h5  the fine-tuning stage's model (its record is trials/<id>.json, id "<parent>-ft")
   trials.json, trials.csv   the table of all trials (what `report` reads)
+  scores/<id>-validation.csv  a trial's validation probabilities (file, patient, label, probability)
+  sites/<name>.json  operating points calibrated for a site (`calibrate`)
   test/              the final test-set run: metrics.json, predictions.csv, the exported model
 """
 
@@ -76,6 +78,16 @@ class RunPaths:
     def model_weights(self, trial_id: str, stage: str = "search") -> Path:
         """Where a trial's model weights are: Keras Tuner's checkpoint, or the fine-tuning stage's file."""
         return self.finetuned_weights(trial_id) if stage == "finetune" else self.trial_checkpoint(trial_id)
+
+    def validation_scores(self, trial_id: str) -> Path:
+        return self.directory / "scores" / f"{trial_id}-validation.csv"
+
+    @property
+    def sites(self) -> Path:
+        return self.directory / "sites"
+
+    def site(self, name: str) -> Path:
+        return self.sites / f"{name}.json"
 
     @property
     def trials_json(self) -> Path:

@@ -52,7 +52,7 @@ DEFAULT_RECALL_TARGET = 0.98
 
 # What runs written before a setting existed did without it: their settings are read back (and resumed) so.
 LEGACY_DEFAULTS = {"recall_target": 1.0, "prevalence": None, "finetune_epochs": 0,
-                   "finetune_layers": DEFAULT_FINETUNE_LAYERS,
+                   "finetune_layers": "top", "ensemble": True,
                    "mixed_precision": False, "deterministic": False}
 
 
@@ -82,15 +82,16 @@ class DataSettings:
 # Settings that change what a search computes: resuming with any of them different is refused.
 RESUME_KEYS = ("space", "precision_floor", "recall_target", "prevalence", "max_epochs", "factor",
                "hyperband_iterations", "batch_size", "weights", "feature_cache", "finetune_epochs", "finetune_layers",
-               "mixed_precision", "deterministic", "data_dir", "image_size", "val_fraction", "seed", "limit",
+               "ensemble", "mixed_precision", "deterministic", "data_dir", "image_size", "val_fraction", "seed", "limit",
                "fixed_hyperparameters")
 # The settings a default run name is derived from. Fixed here, not RESUME_KEYS, so that a setting added
 # later does not rename (and so orphan) every run started before it.
 DIGEST_KEYS = ("space", "precision_floor", "recall_target", "prevalence", "max_epochs", "factor",
                "hyperband_iterations", "batch_size", "weights", "feature_cache", "finetune_epochs", "mixed_precision",
                "deterministic", "data_dir", "image_size", "val_fraction", "seed", "limit", "fixed_hyperparameters")
-# Settings added since, with their defaults: they name a run only where they differ, so older names stay.
-DIGEST_KEYS_IF_CHANGED = {"finetune_layers": DEFAULT_FINETUNE_LAYERS}
+# Fine-tuning settings added since, with the value runs had before them: they name a run that fine-tunes only
+# where they differ from it, so older names stay.
+DIGEST_KEYS_IF_CHANGED = {"finetune_layers": "top", "ensemble": True}
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ class SearchSettings:
     feature_cache: bool = True
     finetune_epochs: int = 0  # mobilenet_head: epochs of the fine-tuning stage after the search (0: none)
     finetune_layers: str = DEFAULT_FINETUNE_LAYERS  # mobilenet_head: which layers fine-tuning trains
+    ensemble: bool = False  # mobilenet_head: also the average of the fine-tuned model and its frozen parent
     mixed_precision: bool = False
     max_failed_trials: int = 3
     deterministic: bool = False
@@ -135,9 +137,6 @@ class SearchSettings:
             raise ToolkitError(f"--finetune-epochs {self.finetune_epochs} must be 0 (no fine-tuning) or more")
         if self.finetune_layers not in FINETUNE_LAYERS:
             raise ToolkitError(f"--finetune-layers {self.finetune_layers!r} is not one of {', '.join(FINETUNE_LAYERS)}")
-        if self.finetune_layers != DEFAULT_FINETUNE_LAYERS and not self.finetunes:
-            raise ToolkitError(f"--finetune-layers {self.finetune_layers} needs the fine-tuning stage: "
-                               "use it with --space mobilenet_head and --finetune-epochs 1 or more")
         if self.max_epochs < 1:
             raise ToolkitError(f"--max-epochs {self.max_epochs} must be at least 1")
         if self.factor < 2:
@@ -187,7 +186,8 @@ def settings_digest(settings: SearchSettings) -> str:
     the same command again finds (and resumes) the same run."""
     wanted = settings.to_dict()
     named = {key: wanted.get(key) for key in DIGEST_KEYS}
-    named.update({key: wanted[key] for key, default in DIGEST_KEYS_IF_CHANGED.items() if wanted[key] != default})
+    if settings.finetunes:
+        named.update({key: wanted[key] for key, before in DIGEST_KEYS_IF_CHANGED.items() if wanted[key] != before})
     text = json.dumps(named, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 

@@ -25,6 +25,7 @@ class ValidationMetrics(_SharedAcrossCopies, keras.callbacks.Callback):
 
     Adds `val_score`, `val_recall`, `val_precision`, `val_threshold`, ... and `val_loss` to the
     epoch's logs, before Keras Tuner's checkpoint and the LR/early-stopping callbacks read them.
+    `history` holds one `epoch_row` per epoch, `probabilities` the validation probabilities of each.
     """
 
     def __init__(self, validation_inputs, validation_labels: np.ndarray, rule: OperatingRule) -> None:
@@ -33,6 +34,7 @@ class ValidationMetrics(_SharedAcrossCopies, keras.callbacks.Callback):
         self.validation_labels = validation_labels
         self.rule = rule
         self.history: list[dict] = []
+        self.probabilities: list[np.ndarray] = []
         self._epoch_started = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -44,6 +46,7 @@ class ValidationMetrics(_SharedAcrossCopies, keras.callbacks.Callback):
             raise FloatingPointError(f"the model's output became NaN/inf at epoch {epoch + 1} "
                                      "(diverged: try a lower learning rate)")
         metrics = validation_metrics(self.validation_labels, probabilities, self.rule)
+        self.probabilities.append(probabilities)
         logs = logs if logs is not None else {}
         for name, value in metrics.items():
             if name not in ("n_positives", "n_negatives"):

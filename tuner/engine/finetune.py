@@ -27,6 +27,7 @@ from tuner.engine.records import (
     read_trials_table,
     write_record,
     write_trials_table,
+    write_validation_scores,
 )
 
 FINETUNE_BATCH = 32  # the whole backbone runs forward on every image: smaller batches, same speed
@@ -85,6 +86,7 @@ def finetune_best(settings: SearchSettings, dataset: Dataset, run: RunPaths) -> 
     if record.completed:
         with atomic_path(run.finetuned_weights(trial_id)) as temporary:
             model.save_weights(temporary)
+        write_validation_scores(run, trial_id, validation, metrics.probabilities[record.best_epoch - 1])
     write_record(run, record)  # last: a record means its weights are on disk
     write_trials_table(run)
     return record

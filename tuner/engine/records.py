@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+import numpy as np
 import pandas as pd
 
 from tuner.core.atomic import atomic_path, read_json, write_json
@@ -105,6 +106,21 @@ def write_record(run: RunPaths, record: TrialRecord) -> None:
     stored = record.to_dict()
     del stored["rank"]  # a place in the trials table, not a property of the trial
     write_json(run.trial_record(record.trial_id), stored)
+
+
+def write_validation_scores(run: RunPaths, trial_id: str, validation: pd.DataFrame,
+                            probabilities: np.ndarray) -> None:
+    """A trial's validation probabilities beside its record (`RunPaths.validation_scores`), so that later
+    commands compare new images with validation's scores without the data or the model.
+
+    Args:
+        validation: the validation split's rows (`Dataset.side("validation")`: relpath, patient_key, label).
+        probabilities: the trial's model's PNEUMONIA probability of each row, in order.
+    """
+    frame = pd.DataFrame({"file": validation["relpath"].to_numpy(), "patient": validation["patient_key"].to_numpy(),
+                          "label": validation["label"].to_numpy(), "probability": np.asarray(probabilities)})
+    with atomic_path(run.validation_scores(trial_id)) as temporary:
+        frame.to_csv(temporary, index=False)
 
 
 def best_trial(trials: list[TrialRecord], recall_target: float) -> TrialRecord | None:

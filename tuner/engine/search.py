@@ -3,7 +3,8 @@
 The order of one search: check the inputs (data, weights, results folder) before anything is
 written; take the run's lock; create or resume the run folder (resume.py); write the manifest; load
 the images or the backbone's cached features; let Keras Tuner run the trials (tuner.py); fine-tune
-the best head (finetune.py) and average it with its parent (ensemble.py); mark the run finished.
+the best head (finetune.py) and, with `--ensemble`, average it with its parent (ensemble.py); mark the run
+finished.
 """
 
 from __future__ import annotations
@@ -130,7 +131,8 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
             if budget_spent():
                 _say_budget_spent(settings, run)
                 return
-            ensemble_finetuned(settings, dataset, run, finetuned)
+            if settings.ensemble:
+                ensemble_finetuned(settings, dataset, run, finetuned)
         mark_finished(run.manifest)
 
 

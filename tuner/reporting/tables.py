@@ -10,7 +10,6 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from search_spaces import DEFAULT_FINETUNE_LAYERS
 from tuner.core.atomic import read_json
 from tuner.core.live import format_metric
 from tuner.core.runs import RunPaths
@@ -223,7 +222,7 @@ def _print_best(trials: list[TrialRecord], settings: dict, console: Console) -> 
                       f"{top_precision:.3f}; best recall reached {top_recall:.3f}. `test` needs --trial ID.")
         return
     point = best.operating_point
-    layers = "the top blocks" if settings["finetune_layers"] == DEFAULT_FINETUNE_LAYERS else "every layer"
+    layers = "the top blocks" if settings["finetune_layers"] == "top" else "every layer"
     what = {"finetune": f"fine-tuned from trial {best.parent_trial}, {layers}",
             "ensemble": f"the average of trials {' and '.join(best.members or [])}"}.get(best.stage, "the best trial")
     console.print(f"[bold]Chosen model {best.trial_id}[/] ({what}): validation recall {point.recall:.3f} at precision "
