@@ -39,7 +39,8 @@ SPACES: dict[str, SpaceEntry] = {
                             declare_cnn_depth, batch_size=32, finetune_epochs=0),
     # Batch 128: on cached features a Flatten head's step costs mostly its Adam update of up to 32M
     # weights, whatever the batch: on 2 CPU cores an epoch of 600 feature maps takes 3.4-5.2 s at batch 32
-    # and 1.0-2.2 s at 128 (docs/benchmarks.md). Then the best head is fine-tuned, every layer for 10 epochs (docs/results.md).
+    # and 1.0-2.2 s at 128 (docs/benchmarks.md). Then the best head is fine-tuned, every layer for 10 epochs
+    # (docs/results.md).
     "mobilenet_head": SpaceEntry("mobilenet_head", "MobileNetHead",
                                  "Frozen MobileNetV2 (ImageNet) + dense head: pooling, 1-3 layers, dropouts",
                                  declare_mobilenet_head, batch_size=128, finetune_epochs=10),

@@ -82,8 +82,8 @@ class DataSettings:
 # Settings that change what a search computes: resuming with any of them different is refused.
 RESUME_KEYS = ("space", "precision_floor", "recall_target", "prevalence", "max_epochs", "factor",
                "hyperband_iterations", "batch_size", "weights", "feature_cache", "finetune_epochs", "finetune_layers",
-               "ensemble", "mixed_precision", "deterministic", "data_dir", "image_size", "val_fraction", "seed", "limit",
-               "fixed_hyperparameters")
+               "ensemble", "mixed_precision", "deterministic", "data_dir", "image_size", "val_fraction", "seed",
+               "limit", "fixed_hyperparameters")
 # The settings a default run name is derived from. Fixed here, not RESUME_KEYS, so that a setting added
 # later does not rename (and so orphan) every run started before it.
 DIGEST_KEYS = ("space", "precision_floor", "recall_target", "prevalence", "max_epochs", "factor",
