@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--plots", action="store_true", help="also draw the run's plots (PNG, in results/<run>/plots)")
     report.add_argument("--compare", nargs=2, metavar=("A", "B"),
                         help="two runs' settings and best trials side by side")
+    report.add_argument("--operating-points", action="store_true",
+                        help="the run's operating points (validation's and each calibrated site's) instead of the "
+                             "trials, in --format table, csv, json or markdown")
 
     test = commands.add_parser("test", help="evaluate the chosen model once on the test folder")
     _add_run_arguments(test)
@@ -122,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("--explain", type=int, default=0, metavar="N",
                       help="also Grad-CAM pictures of the N most confident false positives and negatives "
                            "(in results/<run>/test/errors)")
+    test.add_argument("--site", metavar="NAME",
+                      help="at the operating point calibrated for site NAME (see `calibrate`) instead of validation's")
+    test.add_argument("--site-study", action="store_true",
+                      help="what site calibration would recover, with the test folder as the site: labelled "
+                           "calibration on 25-200 images scored on the rest, unlabelled alignment (one look)")
 
     predict = commands.add_parser("predict", help="probability and label of image files and folders")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files, or folders searched for images")
@@ -132,6 +140,26 @@ def build_parser() -> argparse.ArgumentParser:
                          help="also a Grad-CAM picture of each image: where the model sees pneumonia")
     predict.add_argument("--explain-dir", metavar="DIR",
                          help="where --explain writes its pictures (default results/<run>/explanations)")
+    predict.add_argument("--site", metavar="NAME", help="at the operating point calibrated for site NAME")
+    predict.add_argument("--prevalence", type=float, metavar="P",
+                         help="share of PNEUMONIA where the images come from, for the shift check of 50 or more "
+                              "images (default: the site's, else the run's)")
+
+    calibrate = commands.add_parser("calibrate", help="an operating point for a site, from its labelled or "
+                                                      "unlabelled images, recorded in the run")
+    source = calibrate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--labelled", metavar="DIR", help="the site's images in DIR/NORMAL and DIR/PNEUMONIA")
+    source.add_argument("--images", metavar="DIR", help="the site's images, unlabelled (needs --prevalence)")
+    calibrate.add_argument("--name", required=True, help="the site point's name, for test/predict --site NAME")
+    calibrate.add_argument("--prevalence", type=float, metavar="P",
+                           help="share of PNEUMONIA at the site (default with --labelled: the images' own)")
+    calibrate.add_argument("--conservative", action="store_true",
+                           help="--labelled: the highest threshold whose 95 %% lower bound on recall reaches the "
+                                "recall target (or one that finds every site pneumonia where none does)")
+    _add_run_arguments(calibrate)
+    calibrate.add_argument("--trial", metavar="ID", help="calibrate this trial instead of the chosen one")
+    calibrate.add_argument("--overwrite", action="store_true", help="replace a site point of the same name")
+    calibrate.add_argument("--format", choices=("table", "json"), default="table")
 
     demo = commands.add_parser("demo", help="search, report and test on a small SYNTHETIC image set (~1 min)")
     demo.add_argument("--results-dir", default="results", metavar="DIR")
@@ -406,10 +434,21 @@ def cmd_report(args: argparse.Namespace) -> None:
         path = write_html_report(run, Path(args.output) if args.output else run.directory / "report.html")
         print(f"wrote {path}", file=sys.stderr)
         return
+    if args.operating_points:
+        from tuner.reporting.tables import format_operating_points, print_operating_points
+
+        if args.html or args.plots:
+            raise ToolkitError("--operating-points is an export of its own: leave out --html and --plots")
+        if args.format == "table":
+            print_operating_points(run, _console(wide=True), always=True)
+        else:
+            _write_or_print(format_operating_points(run, args.format), args.output)
+        return
     if args.plots:
-        from tuner.reporting.plots import plot_search, plot_test
+        from tuner.reporting.plots import plot_search, plot_site_study, plot_test
 
         paths = plot_search(run) + (plot_test(run) if (run.test_dir / "metrics.json").is_file() else [])
+        paths += plot_site_study(run)
         for path in paths:
             print(f"plot: {path}", file=sys.stderr)
     if args.format == "table":
@@ -417,29 +456,51 @@ def cmd_report(args: argparse.Namespace) -> None:
             raise ToolkitError("--output needs --format csv, json or markdown, or --html")
         print_report(run, args.top, _console(wide=args.wide))
         return
-    text = format_report(run, args.format, args.top)
-    if args.output:
+    _write_or_print(format_report(run, args.format, args.top), args.output)
+
+
+def _write_or_print(text: str, output: str | None) -> None:
+    """An export to the file `output` (atomically), else to standard output."""
+    if output:
         from tuner.core.atomic import write_text
 
-        write_text(Path(args.output), text if text.endswith("\n") else text + "\n")
-        print(f"wrote {args.output}", file=sys.stderr)
+        write_text(Path(output), text if text.endswith("\n") else text + "\n")
+        print(f"wrote {output}", file=sys.stderr)
     else:
         print(text)
 
 
 def cmd_test(args: argparse.Namespace) -> None:
     from tuner.evaluation.holdout import run_test
-    from tuner.reporting.plots import plot_test
-    from tuner.reporting.tables import print_test_result
+    from tuner.reporting.plots import plot_site_study, plot_test
+    from tuner.reporting.tables import print_site_study, print_test_result
 
     if args.explain < 0:
         raise ToolkitError(f"--explain {args.explain} must be 0 (no pictures) or more")
+    if args.site_study and (args.site or args.explain):
+        raise ToolkitError("--site-study is a study of its own: leave out --site and --explain")
     run = _find_run(args)
-    result = run_test(run, args.trial, args.data, explain=args.explain)
+    if args.site_study:
+        from tuner.evaluation.site_study import run_site_study
+
+        result = run_site_study(run, args.trial, args.data)
+        for path in plot_site_study(run):
+            print(f"plot: {path}", file=sys.stderr)
+        if args.format == "json":
+            print(json.dumps(result, indent=2))
+        else:
+            print_site_study(result, _console())
+        return
+    if args.site:
+        from tuner.evaluation.sites import check_site_name
+
+        check_site_name(run, args.site, must_exist=True)  # before the model loads
+    result = run_test(run, args.trial, args.data, explain=args.explain, site=args.site)
     for item in result["error_gallery"]:
         print(f"{item['kind']}: {run.test_dir / item['picture']}", file=sys.stderr)
-    for path in plot_test(run):
-        print(f"plot: {path}", file=sys.stderr)
+    if not args.site:
+        for path in plot_test(run):
+            print(f"plot: {path}", file=sys.stderr)
     if args.format == "json":
         print(json.dumps(result, indent=2))
     else:
@@ -448,28 +509,55 @@ def cmd_test(args: argparse.Namespace) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> None:
     from tuner.evaluation.predict import predict_files
+    from tuner.evaluation.shift import shift_warning
     from tuner.reporting.tables import print_predictions
 
     if args.explain_dir and not args.explain:
         raise ToolkitError("--explain-dir goes with --explain")
+    if args.prevalence is not None and not 0.0 < args.prevalence < 1.0:
+        raise ToolkitError(f"--prevalence {args.prevalence} is outside (0, 1): the share of PNEUMONIA where the "
+                           "images come from")
     run = _find_run(args)
+    if args.site:
+        from tuner.evaluation.sites import check_site_name
+
+        check_site_name(run, args.site, must_exist=True)
     explain_dir = None
     if args.explain:
         explain_dir = Path(args.explain_dir) if args.explain_dir else run.directory / "explanations"
-    rows, skipped = predict_files(run, args.images, args.trial, explain_dir)
+    result = predict_files(run, args.images, args.trial, explain_dir, site=args.site, prevalence=args.prevalence)
+    rows = result["predictions"]
     if args.format == "json":
-        print(json.dumps({"predictions": rows, "skipped": skipped}, indent=2))
+        print(json.dumps(result, indent=2))
     elif args.format == "csv":
         import pandas as pd
 
         print(pd.DataFrame(rows).to_csv(index=False), end="")
     else:
         print_predictions(rows, _console())
-    for row in skipped:
+    for row in result["skipped"]:
         print(f"skipped {row['file']}: {row['reason']}", file=sys.stderr)
     for row in rows:
         if "explanation" in row:
             print(f"explanation: {row['explanation']}", file=sys.stderr)
+    warning = shift_warning(result["shift_check"])
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
+def cmd_calibrate(args: argparse.Namespace) -> None:
+    from tuner.evaluation.sites import calibrate_site
+    from tuner.reporting.tables import print_site_point
+
+    run = _find_run(args)
+    point = calibrate_site(run, args.name, labelled=args.labelled, images=args.images, prevalence=args.prevalence,
+                           trial_id=args.trial, conservative=args.conservative, overwrite=args.overwrite)
+    for row in point["skipped"]:
+        print(f"skipped {row['file']}: {row['reason']}", file=sys.stderr)
+    if args.format == "json":
+        print(json.dumps({key: value for key, value in point.items() if key != "image_sha256"}, indent=2))
+    else:
+        print_site_point(point, _console())
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -486,7 +574,7 @@ def _console(wide: bool = False):
 
 
 COMMANDS = {"data": cmd_data, "spaces": cmd_spaces, "search": cmd_search, "train": cmd_train, "report": cmd_report,
-            "test": cmd_test, "predict": cmd_predict, "demo": cmd_demo}
+            "test": cmd_test, "predict": cmd_predict, "calibrate": cmd_calibrate, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -68,10 +68,18 @@ def predict_probabilities(model, images: np.ndarray, rows: np.ndarray) -> np.nda
     return np.asarray(model.predict(batches, verbose=0), dtype=np.float64).ravel()
 
 
-def run_test(run: RunPaths, trial_id: str | None = None, data_dir: str | None = None, explain: int = 0) -> dict:
-    """Evaluate the chosen trial once on the test folder; writes metrics and predictions in the run.
-    With `explain` N, also the Grad-CAM pictures of its N most confident false positives and negatives."""
+def scored_test_folder(run: RunPaths, trial_id: str | None = None, data_dir: str | None = None):
+    """The trial's model on the test folder, after the checks `test` makes: the data is the run's, and
+    the model gives its recorded threshold on validation again.
+
+    Returns:
+        (trial, settings, dataset, manifest, model, test rows, test probabilities).
+
+    Raises:
+        ToolkitError: no usable trial, the data folder gone or changed, another threshold on validation.
+    """
     from tuner.engine.hypermodels import load_trial_model
+    from tuner.engine.records import write_validation_scores
 
     trial = choose_trial(run, trial_id)
     stored = stored_settings(run)
@@ -89,47 +97,90 @@ def run_test(run: RunPaths, trial_id: str | None = None, data_dir: str | None = 
     model = load_trial_model(run, settings, trial)
     validation, test = dataset.side("validation"), dataset.side("test")
     validation_probabilities = predict_probabilities(model, dataset.images, validation["row"].to_numpy())
-    chosen = trial.operating_point
-    check_operating_point(chosen, validation["label"].to_numpy(), validation_probabilities, OperatingRule.of(settings),
-                          f"trial {trial.trial_id} of run {run.name!r}")
+    check_operating_point(trial.operating_point, validation["label"].to_numpy(), validation_probabilities,
+                          OperatingRule.of(settings), f"trial {trial.trial_id} of run {run.name!r}")
+    if not run.validation_scores(trial.trial_id).is_file():
+        write_validation_scores(run, trial.trial_id, validation, validation_probabilities)
     test_probabilities = predict_probabilities(model, dataset.images, test["row"].to_numpy())
+    return trial, settings, dataset, manifest, model, test, test_probabilities
+
+
+def count_test_look(run: RunPaths, trial_id: str, **what) -> int:
+    """Records one look at the test folder (test/evaluations.json); returns how many there have been."""
+    evaluations_path = run.test_dir / "evaluations.json"
+    evaluations = read_json(evaluations_path) if evaluations_path.is_file() else []
+    evaluations.append({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "trial_id": trial_id, **what})
+    write_json(evaluations_path, evaluations)
+    return len(evaluations)
+
+
+def run_test(run: RunPaths, trial_id: str | None = None, data_dir: str | None = None, explain: int = 0,
+             site: str | None = None) -> dict:
+    """Evaluate the chosen trial once on the test folder; writes metrics and predictions in the run.
+
+    Args:
+        explain: N, also the Grad-CAM pictures of its N most confident false positives and negatives.
+        site: use this site point's threshold (`calibrate`) instead of validation's; test images whose
+            bytes calibrated it, and their patients, are left out. Written to test/sites/<site>/.
+
+    Returns:
+        The result `test/metrics.json` holds (see `statistics.test_set_metrics` for the metrics).
+    """
+    trial, settings, dataset, manifest, model, test, test_probabilities = scored_test_folder(run, trial_id, data_dir)
+    chosen = trial.operating_point
+    threshold, site_point, left_out = chosen.threshold, None, 0
+    out_dir = run.test_dir
+    if site is not None:
+        from tuner.evaluation.sites import site_threshold
+
+        site_point = site_threshold(run, site, trial.trial_id)
+        threshold, out_dir = site_point["threshold"], run.test_dir / "sites" / site
+        calibrated_on = set(site_point.get("image_sha256", []))
+        patients_used = set(test.loc[test["sha256"].isin(calibrated_on), "patient_key"])
+        keep = ~test["patient_key"].isin(patients_used).to_numpy()
+        left_out = int((~keep).sum())
+        test, test_probabilities = test[keep], test_probabilities[keep]
+        if test.empty:
+            raise ToolkitError(f"every test image calibrated site {site!r}: nothing is left to test it on")
     test_labels = test["label"].to_numpy()
-    metrics = test_set_metrics(test_labels, test_probabilities, chosen.threshold,
+    metrics = test_set_metrics(test_labels, test_probabilities, threshold,
                                patients=test["patient_key"].to_numpy(), seed=settings.data.seed)
 
     if settings.prevalence is not None:  # the precision where the user said the model will be used
         metrics["precision_at_prevalence"] = {str(settings.prevalence): precision_at_prevalence(
             metrics["metrics"]["recall"]["value"], metrics["metrics"]["specificity"]["value"], settings.prevalence)}
-    evaluations_path = run.test_dir / "evaluations.json"
-    evaluations = read_json(evaluations_path) if evaluations_path.is_file() else []
-    evaluations.append({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "trial_id": trial.trial_id})
     result = {
         "run": run.name, "trial_id": trial.trial_id, "space": settings.space,
         "precision_floor": settings.precision_floor, "recall_target": settings.recall_target,
         "validation_operating_point": asdict(chosen),
+        "operating_point": site or "validation",
+        **({"site": {key: value for key, value in site_point.items() if key not in ("image_sha256", "skipped")},
+            "left_out_calibration_images": left_out} if site_point else {}),
         **metrics,
         "prevalence": float(test_labels.mean()),
         "always_pneumonia_baseline": always_positive_baseline(test_labels),
         "reference": REFERENCE_RESULTS,
-        "test_evaluations": len(evaluations),
         "synthetic_data": bool(manifest.get("synthetic_data", False)),
     }
     predictions = pd.DataFrame({
         "file": test["relpath"].to_numpy(), "patient": test["patient"].to_numpy(), "label": test_labels,
-        "probability": test_probabilities, "prediction": (test_probabilities >= chosen.threshold).astype(int),
+        "probability": test_probabilities, "prediction": (test_probabilities >= threshold).astype(int),
     })
-    with atomic_path(run.test_dir / "predictions.csv") as temporary:
+    with atomic_path(out_dir / "predictions.csv") as temporary:
         predictions.to_csv(temporary, index=False)
-    write_json(evaluations_path, evaluations)  # the look is counted before anything else can fail
-    result["error_gallery"] = _error_gallery(run, model, dataset.images, test, test_probabilities, chosen.threshold,
+    # The look is counted before anything else can fail.
+    result["test_evaluations"] = count_test_look(run, trial.trial_id, **({"site": site} if site else {}))
+    result["error_gallery"] = _error_gallery(run, out_dir, model, dataset.images, test, test_probabilities, threshold,
                                              explain)
-    write_json(run.test_dir / "metrics.json", result)
-    with atomic_path(run.test_dir / "model.keras") as temporary:
-        model.save(temporary)
+    write_json(out_dir / "metrics.json", result)
+    if site is None:
+        with atomic_path(run.test_dir / "model.keras") as temporary:
+            model.save(temporary)
     return result
 
 
-def _error_gallery(run: RunPaths, model, images: np.ndarray, test: pd.DataFrame, probabilities: np.ndarray,
+def _error_gallery(run: RunPaths, out_dir: Path, model, images: np.ndarray, test: pd.DataFrame,
+                   probabilities: np.ndarray,
                    threshold: float, count: int) -> list[dict]:
     """Grad-CAM pictures of the `count` most confident false positives and false negatives."""
     import shutil
@@ -145,7 +196,7 @@ def _error_gallery(run: RunPaths, model, images: np.ndarray, test: pd.DataFrame,
     most_confident_negatives = false_negatives[np.argsort(probabilities[false_negatives])][:count]
     chosen = [("false positive", index) for index in most_confident_positives]
     chosen += [("false negative", index) for index in most_confident_negatives]
-    folder = run.test_dir / "errors"
+    folder = out_dir / "errors"
     shutil.rmtree(folder, ignore_errors=True)  # this test run's gallery only, none without --explain
     if not chosen:
         return []

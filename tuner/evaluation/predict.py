@@ -1,66 +1,78 @@
-"""`predict`: the chosen model's probability and label for image files and folders."""
+"""`predict`: the chosen model's probability and label for image files and folders, and a shift check."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
-from tuner.core.errors import ToolkitError
 from tuner.core.runs import RunPaths
-from tuner.data.image_cache import decode
-from tuner.data.layout import CLASS_NAMES, IMAGE_SUFFIXES
+from tuner.data.layout import CLASS_NAMES
 from tuner.evaluation.holdout import choose_trial
-
-PREDICT_BATCH = 64
-
-
-def collect_images(paths: list[str]) -> list[Path]:
-    """The files named, and every image file under the folders named (sorted); refuses a missing path."""
-    files = []
-    for name in paths:
-        path = Path(name)
-        if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise ToolkitError(f"{name} not found: pass image files or folders of images")
-    if not files:
-        raise ToolkitError(f"no image files (.jpeg, .jpg, .png) in {', '.join(paths)}")
-    return files
+from tuner.evaluation.scoring import collect_images, decode_files, probabilities_of, validation_scores
+from tuner.evaluation.shift import MIN_IMAGES, shift_check
 
 
-def predict_files(run: RunPaths, paths: list[str], trial_id: str | None = None,
-                  explain_dir: Path | None = None) -> tuple[list[dict], list[dict]]:
-    """(predictions, skipped): one row per readable image, one per file that is not a readable image.
-    With `explain_dir`, each row also names its Grad-CAM picture there (`explanation`)."""
+def predict_files(run: RunPaths, paths: list[str], trial_id: str | None = None, explain_dir: Path | None = None,
+                  site: str | None = None, prevalence: float | None = None) -> dict:
+    """The trial's predictions for image files and folders, at validation's operating point or a site's.
+
+    Args:
+        site: the name of a site point of the run (`calibrate`), whose threshold is used.
+        prevalence: the share of PNEUMONIA where the images come from, for the shift check (default:
+            the site point's, else the run's).
+
+    Returns:
+        {"predictions": one row per readable image (file, probability, threshold, label, trial, and with
+        `explain_dir` its Grad-CAM picture, `explanation`), "skipped": one {file, reason} per unreadable
+        file, "operating_point": "validation" or the site's name, "shift_check": `shift.shift_check`'s
+        result, or None (under 50 images, or neither the run nor its data folder holds validation's scores)}.
+
+    Raises:
+        ToolkitError: a missing path, no readable image, an unknown trial or site.
+    """
     from tuner.core.settings import settings_from_run
     from tuner.engine.hypermodels import load_trial_model
 
     files = collect_images(paths)  # the paths first: a typo is named before anything else
     trial = choose_trial(run, trial_id)
     settings = settings_from_run(run)
-    readable, images, skipped = [], [], []
-    for file in files:  # every file read before the model loads
-        try:
-            images.append(decode(file.read_bytes(), settings.data.image_size))
-            readable.append(file)
-        except Exception as error:  # noqa: BLE001 - whatever Pillow raises, it is not an image we can read
-            skipped.append({"file": str(file), "reason": f"not a readable image ({type(error).__name__})"})
-    if not images:
-        raise ToolkitError(f"none of the {len(skipped)} file(s) is a readable image (.jpeg, .jpg or .png expected)")
+    point = trial.operating_point
+    threshold, recall, specificity = point.threshold, point.recall, point.specificity
+    folder_prevalence = prevalence if prevalence is not None else point.prevalence
+    site_point = None
+    if site is not None:
+        from tuner.evaluation.sites import site_threshold
+
+        site_point = site_threshold(run, site, trial.trial_id)
+        estimates = site_point["estimates"]
+        threshold = site_point["threshold"]
+        recall, specificity = estimates["recall"]["value"], estimates["specificity"]["value"]
+        folder_prevalence = prevalence if prevalence is not None else site_point["prevalence"]
+    images, readable, skipped = decode_files(files, settings.data.image_size)  # read before the model loads
     model = load_trial_model(run, settings, trial)
-    batch = np.stack(images).astype(np.float32)
-    probabilities = np.asarray(model.predict(batch, batch_size=PREDICT_BATCH, verbose=0), dtype=np.float64).ravel()
-    threshold = trial.operating_point.threshold  # the operating point the search recorded, as in `test`
+    probabilities = probabilities_of(model, images)
     rows = [{"file": str(file), "probability": float(p), "threshold": threshold,
              "label": CLASS_NAMES[int(p >= threshold)], "trial": trial.trial_id}
             for file, p in zip(readable, probabilities)]
+    check = None
+    if len(rows) >= MIN_IMAGES:
+        reference = validation_scores(run, settings, trial, model)
+        if site_point is not None and site_point["method"] == "labelled":
+            counts = site_point["n_positives"], site_point["n_negatives"]
+        elif reference is not None:
+            counts = int(reference["label"].sum()), int((reference["label"] == 0).sum())
+        else:
+            counts = None  # validation's size unknown: no check
+        if counts is not None:
+            # A site point differs from validation by design: only its share is checked against it.
+            compare = reference is not None and site_point is None
+            check = shift_check(probabilities, threshold, recall, specificity, folder_prevalence, *counts,
+                                reference["label"].to_numpy() if compare else None,
+                                reference["probability"].to_numpy() if compare else None, seed=settings.data.seed)
     if explain_dir is not None:
         from tuner.evaluation.explain import explain_images
 
-        pictures = explain_images(model, batch, [str(file) for file in readable], threshold, explain_dir)
+        pictures = explain_images(model, images.astype("float32"), [str(file) for file in readable], threshold,
+                                  explain_dir)
         for row, picture in zip(rows, pictures):
             row["explanation"] = str(picture)
-    return rows, skipped
+    return {"predictions": rows, "skipped": skipped, "operating_point": site or "validation", "shift_check": check}

@@ -14,8 +14,8 @@ from tuner.core.atomic import read_json, write_text
 from tuner.core.runs import RunPaths
 from tuner.core.settings import stored_settings
 from tuner.engine.records import best_trial, members_text, read_trials_table
-from tuner.reporting.plots import plot_search, plot_test
-from tuner.reporting.tables import JSON_FIELDS, inputs_place, report_records, rule_text
+from tuner.reporting.plots import plot_search, plot_site_study, plot_test
+from tuner.reporting.tables import JSON_FIELDS, inputs_place, operating_points, report_records, rule_text
 
 # The export's columns (tables.JSON_FIELDS), the hyperparameters each in a column of its own, the reason of a
 # failure in the report's text.
@@ -63,7 +63,7 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 def write_html_report(run: RunPaths, path: Path) -> Path:
     """Draw the run's plots (again) and write its report to `path`, atomically."""
     tested = (run.test_dir / "metrics.json").is_file()
-    plots = plot_search(run) + (plot_test(run) if tested else [])
+    plots = plot_search(run) + (plot_test(run) if tested else []) + plot_site_study(run)
     write_text(path, render(run, plots))
     return path
 
@@ -79,7 +79,7 @@ def render(run: RunPaths, plots: list[Path]) -> str:
              f"{settings['image_size']} px · seed {settings['seed']}</p>"]
     if manifest.get("synthetic_data"):
         parts.append('<p class="warning">SYNTHETIC DATA: generated shapes, not X-rays.</p>')
-    parts += _trials_section(run, settings), _test_section(test, looks), _plots_section(plots)
+    parts += _trials_section(run, settings), _points_section(run), _test_section(test, looks), _plots_section(plots)
     parts.append(_gallery_section(test, run.test_dir))
     parts.append(_manifest_section(manifest))
     body = "\n".join(part for part in parts if part)
@@ -110,6 +110,23 @@ def _trials_section(run: RunPaths, settings: dict) -> str:
             f"then specificity. {what} Click a column to sort.</p>"
             f'<div class="wide"><table class="sortable" id="trials"><thead><tr>{header}</tr></thead>'
             f"<tbody>{''.join(lines)}</tbody></table></div>")
+
+
+def _points_section(run: RunPaths) -> str:
+    rows = operating_points(run)
+    if not rows:
+        return ""
+    columns = ("name", "trial_id", "method", "calibrated_on", "n_images", "prevalence", "threshold", "recall",
+               "specificity", "precision")
+    text_columns = {"name", "trial_id", "method", "calibrated_on"}
+    header = "".join(f'<th class="text">{_text(c)}</th>' if c in text_columns else f"<th>{_text(c)}</th>"
+                     for c in columns)
+    lines = ["<tr>" + "".join(_cell(row[c], c in text_columns) for c in columns) + "</tr>" for row in rows]
+    notes = "".join(f"<li>site {_text(row['name'])}: {_text(row['note'])}</li>" for row in rows[1:] if row.get("note"))
+    return ("<h2>Operating points</h2><p><code>test</code> and <code>predict</code> use validation's unless "
+            "<code>--site NAME</code>; a site's is calibrated on its own images (<code>calibrate</code>).</p>"
+            f'<table id="points"><thead><tr>{header}</tr></thead><tbody>{"".join(lines)}</tbody></table>'
+            + (f"<ul>{notes}</ul>" if notes else ""))
 
 
 def _test_section(test: dict | None, looks: int) -> str:

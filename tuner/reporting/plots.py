@@ -222,3 +222,32 @@ def plot_test(run: RunPaths) -> list[Path]:
     figure.suptitle(title, fontsize=8)
     histogram = _save(figure, plots / "test_probabilities.png")
     return [curves, confusion, histogram]
+
+
+def plot_site_study(run: RunPaths) -> list[Path]:
+    """After `test --site-study`: its figures against the number of labelled site images ([] before)."""
+    path = run.test_dir / "site_study.json"
+    if not path.is_file():
+        return []
+    study = read_json(path)
+    sizes = [int(size) for size in study["labelled"]]
+    names = ("recall", "specificity", "precision", "accuracy")
+    at_prevalence = next(row for row in study["unlabelled"] if abs(row["prevalence"] - study["prevalence"]) < 1e-3)
+    figure, axes = plt.subplots(1, len(names), figsize=(14, 3.8), sharey=True)
+    for name, panel in zip(names, axes):
+        means = [study["labelled"][str(size)][name]["mean"] for size in sizes]
+        lows = [study["labelled"][str(size)][name]["p5"] for size in sizes]
+        panel.plot(sizes, means, marker="o", color="C0", label="labelled: mean")
+        panel.fill_between(sizes, lows, means, color="C0", alpha=0.2, label="labelled: 5th percentile")
+        panel.axhline(study["strict"][name], color="grey", linestyle="--", label="validation's threshold")
+        panel.axhline(at_prevalence[name], color="C2", linestyle=":", label="unlabelled, at its prevalence")
+        if name == "precision":
+            panel.axhline(study["precision_floor"], color="orange", linewidth=1, label="precision floor")
+        panel.set(xscale="log", xticks=sizes, xlabel="labelled site images", title=name)
+        panel.set_xticklabels([str(size) for size in sizes])
+        panel.grid(alpha=0.3)
+    axes[0].set_ylabel("on the images not used to calibrate")
+    axes[-1].legend(fontsize=7, loc="lower right")
+    figure.suptitle(f"{_subtitle(run, study['precision_floor'])} · site calibration on the test folder · trial "
+                    f"{study['trial_id']} · {study['n_images']} images", fontsize=10)
+    return [_save(figure, run.directory / "plots" / "site_study.png")]

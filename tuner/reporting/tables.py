@@ -144,6 +144,7 @@ def print_report(run: RunPaths, top: int | None, console: Console) -> None:
     if not wide:
         console.print("[dim]Hyperparameters: the chosen model's below; every trial's with --wide.[/]")
     _print_best(records, settings, console)
+    print_operating_points(run, console)
     _print_test_runs(run, console)
     if manifest:
         versions = ", ".join(f"{name} {version}" for name, version in manifest["versions"].items() if version)
@@ -252,12 +253,18 @@ def print_test_result(result: dict, console: Console) -> None:
     cm = result["confusion_matrix"]
     synthetic = " [bold yellow](SYNTHETIC DATA)[/]" if result.get("synthetic_data") else ""
     op = result["validation_operating_point"]
+    if result.get("site"):
+        site = result["site"]
+        source = (f"calibrated for site {site['name']} ({site['method']}, {site['n_images']} images of "
+                  f"{site['folder']}, prevalence {site['prevalence']:.3f}); {result['left_out_calibration_images']} "
+                  "test images of the patients that calibrated it left out")
+    else:
+        source = (f"recorded by the search on validation (recall {op['recall']:.3f} at precision {op['precision']:.3f}"
+                  f"{_prevalence_text(op)}, floor {result['precision_floor']:.2f}, recall target "
+                  f"{result.get('recall_target', 1.0):.2f})")
     console.print(f"[bold]Test set · run {result['run']} · trial {result['trial_id']}[/]{synthetic}: "
                   f"{result['n_images']} images, {result['n_patients']} patients; threshold {result['threshold']:.3g} "
-                  f"recorded by the search on validation (recall {op['recall']:.3f} at precision {op['precision']:.3f}"
-                  f"{_prevalence_text(op)}, floor {result['precision_floor']:.2f}, recall target "
-                  f"{result.get('recall_target', 1.0):.2f}). Test precision is at the test folder's prevalence "
-                  f"{result['prevalence']:.3f}.")
+                  f"{source}. Test precision is at the test folder's prevalence {result['prevalence']:.3f}.")
     table = Table(title="Test metrics with 95 % bootstrap intervals (patients resampled)")
     for column in ("metric", "value", "95 % CI", "always PNEUMONIA", "reference"):
         table.add_column(column, justify="right" if column != "metric" else "left")
@@ -325,3 +332,123 @@ def print_data_summary(summary: dict, console: Console) -> None:
         lines.append(f"  [yellow]leak:[/] {' = '.join(leak_group)}")
     for line in lines:
         console.print(line)
+
+
+def operating_points(run: RunPaths) -> list[dict]:
+    """The run's operating points, flat: validation's (the chosen model's, the default) and each site's."""
+    from tuner.evaluation.sites import site_points
+
+    settings = stored_settings(run)
+    best = best_trial(read_trials_table(run), settings["recall_target"])
+    rows = []
+    if best is not None:
+        point = best.operating_point
+        rows.append({"name": "validation", "trial_id": best.trial_id, "method": "validation (search)",
+                     "calibrated_on": "the validation split", "n_images": None, "prevalence": point.prevalence,
+                     "threshold": point.threshold, "recall": point.recall, "recall_low": None, "recall_high": None,
+                     "specificity": point.specificity, "specificity_low": None, "specificity_high": None,
+                     "precision": point.precision, "note": "the default of test and predict"})
+    for site in site_points(run):
+        estimates = site["estimates"]
+        row = {"name": site["name"], "trial_id": site["trial_id"],
+               "method": site["method"] + (", conservative" if site.get("conservative") else ""),
+               "calibrated_on": site["folder"], "n_images": site["n_images"], "prevalence": site["prevalence"],
+               "threshold": site["threshold"], "note": site.get("note")}
+        for name in ("recall", "specificity", "precision"):
+            row[name] = estimates[name]["value"]
+            if name != "precision":
+                row[f"{name}_low"], row[f"{name}_high"] = estimates[name].get("low"), estimates[name].get("high")
+        rows.append(row)
+    return rows
+
+
+def format_operating_points(run: RunPaths, fmt: str) -> str:
+    """`report --operating-points` as csv, json or markdown text."""
+    rows = operating_points(run)
+    if fmt == "json":
+        return json.dumps(rows, indent=2)
+    frame = pd.DataFrame(rows)
+    if fmt == "csv":
+        return frame.to_csv(index=False)
+    return _markdown(frame)
+
+
+def _interval(value, low, high) -> str:
+    return f"{value:.3f}" + (f" [{low:.3f}, {high:.3f}]" if low is not None else "")
+
+
+def print_operating_points(run: RunPaths, console: Console, always: bool = False) -> None:
+    """The run's operating points: validation's and the sites'; nothing without a site unless `always`."""
+    rows = operating_points(run)
+    if len(rows) < 2 and not always:
+        return
+    table = Table(title="Operating points (test and predict use validation's unless --site NAME)")
+    for column in ("name", "trial", "method", "calibrated on", "images", "prevalence", "threshold", "recall",
+                   "specificity", "precision"):
+        table.add_column(column, justify="left" if column in ("name", "trial", "method", "calibrated on") else "right",
+                         overflow="fold")
+    for row in rows:
+        table.add_row(row["name"], row["trial_id"], row["method"], row["calibrated_on"],
+                      "-" if row["n_images"] is None else str(row["n_images"]), f"{row['prevalence']:.3f}",
+                      f"{row['threshold']:.4g}", _interval(row["recall"], row["recall_low"], row["recall_high"]),
+                      _interval(row["specificity"], row["specificity_low"], row["specificity_high"]),
+                      f"{row['precision']:.3f}")
+    console.print(table)
+    for row in rows[1:]:
+        if row.get("note"):
+            console.print(f"[dim]site {row['name']}: {row['note']}[/]")
+
+
+def print_site_point(point: dict, console: Console) -> None:
+    """`calibrate`'s result: the site point and what it rests on."""
+    estimates = point["estimates"]
+    if point["method"] == "labelled":
+        source = (f"{point['n_images']} labelled images ({point['n_positives']} PNEUMONIA, {point['n_negatives']} "
+                  f"NORMAL) of {point['n_patients']} patients")
+        figures = ", ".join(f"{name} {_interval(*(estimates[name][key] for key in ('value', 'low', 'high')))}"
+                            for name in ("recall", "specificity", "precision"))
+        figures += " (95 % intervals, patients resampled)"
+    else:
+        source = (f"{point['n_images']} unlabelled images; validation's point calls {point['expected_share']:.1%} "
+                  f"pneumonia at prevalence {point['prevalence']:.3g}, this threshold calls "
+                  f"{point['share_called']:.1%} of them")
+        figures = ", ".join(f"{name} {estimates[name]['value']:.3f}" for name in ("recall", "specificity", "precision"))
+        figures += " (validation's, carried over)"
+    console.print(f"[bold]Site {point['name']}[/] · run trial {point['trial_id']} · {point['method']}"
+                  f"{' (conservative)' if point.get('conservative') else ''}: threshold {point['threshold']:.4g} at "
+                  f"prevalence {point['prevalence']:.3f}, from {source}.", soft_wrap=True)
+    console.print(f"Expected at the site: {figures}.", soft_wrap=True)
+    if point["method"] == "labelled" and not point["meets_floor"]:
+        console.print(f"[bold yellow]Precision {estimates['precision']['value']:.3f} is under the floor "
+                      f"{point['precision_floor']:.2f} at this threshold.[/]")
+    if point.get("note"):
+        console.print(f"[yellow]Note:[/] {point['note']}.", soft_wrap=True)
+    console.print(f"Use it with [bold]--site {point['name']}[/] in test and predict.")
+
+
+def print_site_study(result: dict, console: Console) -> None:
+    """`test --site-study`'s tables."""
+    strict = result["strict"]
+    console.print(f"[bold]Site study · run {result['run']} · trial {result['trial_id']}[/]: the test folder as a site, "
+                  f"{result['n_images']} images, prevalence {result['prevalence']:.3f}. Strict (validation's threshold "
+                  f"{strict['threshold']:.3g}): recall {strict['recall']:.3f}, specificity "
+                  f"{strict['specificity']:.3f}, precision {strict['precision']:.3f}, accuracy "
+                  f"{strict['accuracy']:.3f}.", soft_wrap=True)
+    table = Table(title="Labelled calibration: n images of whole patients choose the threshold by the run's rule; "
+                        "the other images are scored at it (mean, 5th percentile over draws)")
+    table.add_column("n", justify="right")
+    table.add_column("draws", justify="right")
+    for name in ("recall", "specificity", "precision", "accuracy"):
+        table.add_column(name, justify="right")
+    for size, row in result["labelled"].items():
+        table.add_row(size, str(row["draws"]), *(f"{row[name]['mean']:.3f} ({row[name]['p5']:.3f})"
+                                                 for name in ("recall", "specificity", "precision", "accuracy")))
+    console.print(table)
+    table = Table(title="Unlabelled alignment: the folder's own scores, a stated prevalence, no label")
+    for column in ("stated prevalence", "threshold", "recall", "specificity", "precision", "accuracy"):
+        table.add_column(column, justify="right")
+    for row in result["unlabelled"]:
+        table.add_row(f"{row['prevalence']:.3f}", f"{row['threshold']:.3g}",
+                      *(f"{row[name]:.3f}" for name in ("recall", "specificity", "precision", "accuracy")))
+    console.print(table)
+    console.print(f"This run's test set has now been evaluated {result['test_evaluations']} time(s).")

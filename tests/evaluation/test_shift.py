@@ -1,0 +1,48 @@
+"""The shift check: a changed share called pneumonia, and scores that fit no mix of validation's."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tuner.evaluation.shift import mixture_test, share_test, shift_check, shift_warning
+
+
+def _scores(rng, n_negative, n_positive, negative_shift=0.0):
+    negatives = rng.normal(-3 + negative_shift, 1.0, n_negative)
+    positives = rng.normal(3, 1.0, n_positive)
+    logits = np.r_[negatives, positives]
+    return np.r_[np.zeros(n_negative, int), np.ones(n_positive, int)], 1 / (1 + np.exp(-logits))
+
+
+def test_the_share_test():
+    # recall 0.98, specificity 0.9 at prevalence 0.6 call 0.628: 63 of 100 is what it predicts, 80 is not.
+    assert not share_test(63, 100, 0.98, 0.9, 0.6, 700, 300)["shifted"]
+    found = share_test(80, 100, 0.98, 0.9, 0.6, 700, 300)
+    assert found["shifted"] and found["expected"] == 0.98 * 0.6 + 0.1 * 0.4 and found["observed"] == 0.8
+
+
+def test_a_prevalence_change_alone_fits_a_mixture_and_a_score_shift_does_not():
+    rng = np.random.default_rng(0)
+    validation_labels, validation_scores = _scores(rng, 270, 740)
+    _, other_prevalence = _scores(rng, 300, 150)  # prevalence 0.33 instead of 0.73, the same scores
+    fitted = mixture_test(other_prevalence, validation_labels, validation_scores, seed=1)
+    assert not fitted["shifted"] and abs(fitted["fitted_prevalence"] - 1 / 3) < 0.06
+    _, shifted = _scores(rng, 230, 390, negative_shift=2.0)  # normal images score higher, as on the test folder
+    assert mixture_test(shifted, validation_labels, validation_scores, seed=1)["shifted"]
+
+
+def test_shift_check_and_its_warning_line():
+    rng = np.random.default_rng(2)
+    validation_labels, validation_scores = _scores(rng, 270, 740)
+    threshold = 0.5
+    called = validation_scores >= threshold
+    recall, specificity = called[validation_labels == 1].mean(), (~called[validation_labels == 0]).mean()
+    _, folder = _scores(rng, 230, 390, negative_shift=2.5)
+    assert shift_check(folder[:49], threshold, recall, specificity, 0.625, 740, 270) is None  # too few images
+    check = shift_check(folder, threshold, recall, specificity, 0.625, 740, 270, validation_labels, validation_scores)
+    assert check["shifted"] and check["share"]["shifted"] and check["mixture"]["shifted"]
+    line = shift_warning(check)
+    assert "\n" not in line and "called pneumonia" in line and "fit no mix" in line and "calibrate" in line
+    _, alike = _scores(rng, 100, 170)
+    quiet = shift_check(alike, threshold, recall, specificity, 0.63, 740, 270, validation_labels, validation_scores)
+    assert not quiet["shifted"] and shift_warning(quiet) is None

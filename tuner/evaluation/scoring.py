@@ -1,0 +1,87 @@
+"""A trial's probabilities for image files, and for the validation split (kept in the run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tuner.core.errors import ToolkitError
+from tuner.core.runs import RunPaths
+from tuner.core.settings import SearchSettings
+from tuner.data.image_cache import decode
+from tuner.data.layout import IMAGE_SUFFIXES
+from tuner.engine.records import TrialRecord, write_validation_scores
+
+
+def collect_images(paths: list[str]) -> list[Path]:
+    """The files named, and every image file under the folders named (sorted); refuses a missing path."""
+    files = []
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ToolkitError(f"{name} not found: pass image files or folders of images")
+    if not files:
+        raise ToolkitError(f"no image files (.jpeg, .jpg, .png) in {', '.join(paths)}")
+    return files
+
+
+def decode_files(files: list[Path], image_size: int) -> tuple[np.ndarray, list[Path], list[dict]]:
+    """(images uint8 (n, S, S, 3), the readable files, one {file, reason} per unreadable one).
+
+    Raises:
+        ToolkitError: none of the files is a readable image.
+    """
+    readable, images, skipped = [], [], []
+    for file in files:
+        try:
+            images.append(decode(file.read_bytes(), image_size))
+            readable.append(file)
+        except Exception as error:  # noqa: BLE001 - whatever Pillow raises, it is not an image we can read
+            skipped.append({"file": str(file), "reason": f"not a readable image ({type(error).__name__})"})
+    if not images:
+        raise ToolkitError(f"none of the {len(skipped)} file(s) is a readable image (.jpeg, .jpg or .png expected)")
+    return np.stack(images), readable, skipped
+
+
+def probabilities_of(model, images: np.ndarray) -> np.ndarray:
+    """The model's PNEUMONIA probability of each image (float64), a batch at a time."""
+    from tuner.evaluation.holdout import predict_probabilities
+
+    return predict_probabilities(model, images, np.arange(len(images)))
+
+
+def score_files(run: RunPaths, settings: SearchSettings, trial: TrialRecord,
+                files: list[Path]) -> tuple[np.ndarray, list[Path], list[dict]]:
+    """(probabilities, readable files, skipped): the trial's model on the image files (read before it loads)."""
+    from tuner.engine.hypermodels import load_trial_model
+
+    images, readable, skipped = decode_files(files, settings.data.image_size)
+    return probabilities_of(load_trial_model(run, settings, trial), images), readable, skipped
+
+
+def validation_scores(run: RunPaths, settings: SearchSettings, trial: TrialRecord,
+                      model=None) -> pd.DataFrame | None:
+    """The trial's validation scores (file, patient, label, probability): kept in the run, else computed
+    with `model` (or the trial's, loaded) where the run's data folder is at hand, and kept; None where
+    neither is possible."""
+    path = run.validation_scores(trial.trial_id)
+    if path.is_file():
+        return pd.read_csv(path)
+    if not Path(settings.data.data_dir).is_dir():
+        return None
+    from tuner.data.dataset import load_dataset
+    from tuner.engine.hypermodels import load_trial_model
+    from tuner.evaluation.holdout import predict_probabilities
+
+    dataset = load_dataset(settings.data)
+    validation = dataset.side("validation")
+    model = model or load_trial_model(run, settings, trial)
+    probabilities = predict_probabilities(model, dataset.images, validation["row"].to_numpy())
+    write_validation_scores(run, trial.trial_id, validation, probabilities)
+    return pd.read_csv(path)

@@ -1,0 +1,142 @@
+"""Does a folder of new images look like validation? Two tests on the model's scores, no Keras.
+
+1. The share called PNEUMONIA against what the operating point calls at the stated prevalence: a
+   change of prevalence, or of the scores, moves it.
+2. Whether the folder's scores fit a mixture of validation's NORMAL and PNEUMONIA scores at any
+   prevalence: a change of prevalence alone never fails it. The statistic is the Kolmogorov-Smirnov
+   distance to the best-fitting mixture; its p-value comes from a bootstrap that redraws both the
+   folder (from that mixture) and validation's scores, since both are samples.
+
+The false-alarm rate on held-out validation patients: docs/results.md ("The shift warning").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.stats import norm
+
+from tuner.evaluation.calibration import expected_positive_share
+
+MIN_IMAGES = 50  # fewer say too little about a folder's share or its score distribution
+ALPHA = 0.01  # each test warns below this p-value
+MIXTURE_GRID = np.linspace(0.0, 1.0, 101)  # the prevalences tried
+BOOTSTRAP_RESAMPLES = 500
+LOGIT_CLIP = 1e-7
+
+
+def share_test(called: int, n_images: int, recall: float, specificity: float, prevalence: float,
+               n_positives: int, n_negatives: int) -> dict:
+    """Is the share called PNEUMONIA what the operating point predicts at `prevalence`?
+
+    Args:
+        called, n_images: images of the folder called PNEUMONIA, and all of them.
+        recall, specificity: the operating point's, measured on `n_positives` and `n_negatives`
+            validation images (their sampling error counts too).
+
+    Returns:
+        `observed`, `expected` (shares), `prevalence`, `p_value` (two-sided, normal approximation),
+        `shifted` (p_value < ALPHA).
+    """
+    expected = expected_positive_share(recall, specificity, prevalence)
+    # Validation's figures as (k + 1/2) / (n + 1), so that a perfect recall still has a variance.
+    smoothed_recall = (recall * n_positives + 0.5) / (n_positives + 1)
+    smoothed_specificity = (specificity * n_negatives + 0.5) / (n_negatives + 1)
+    variance = (expected * (1 - expected) / n_images
+                + prevalence**2 * smoothed_recall * (1 - smoothed_recall) / max(n_positives, 1)
+                + (1 - prevalence) ** 2 * smoothed_specificity * (1 - smoothed_specificity) / max(n_negatives, 1))
+    observed = called / n_images
+    z = (observed - expected) / np.sqrt(max(variance, 1e-12))
+    p_value = float(2 * norm.sf(abs(z)))
+    return {"observed": observed, "expected": float(expected), "prevalence": float(prevalence),
+            "p_value": p_value, "shifted": p_value < ALPHA}
+
+
+def _logits(probabilities: ArrayLike) -> np.ndarray:
+    p = np.clip(np.asarray(probabilities, dtype=np.float64).ravel(), LOGIT_CLIP, 1 - LOGIT_CLIP)
+    return np.log(p) - np.log1p(-p)
+
+
+def _cdf(sorted_reference: np.ndarray, points: np.ndarray) -> np.ndarray:
+    return np.searchsorted(sorted_reference, points, side="right") / sorted_reference.size
+
+
+def _best_mixture(folder: np.ndarray, positives: np.ndarray, negatives: np.ndarray) -> tuple[float, float]:
+    """(distance, prevalence): the least KS distance of the folder to a mixture, and its mixture's share."""
+    points = np.concatenate([folder, positives, negatives])
+    empirical = _cdf(np.sort(folder), points)
+    positive_cdf, negative_cdf = _cdf(np.sort(positives), points), _cdf(np.sort(negatives), points)
+    mixtures = MIXTURE_GRID[:, None] * positive_cdf + (1 - MIXTURE_GRID[:, None]) * negative_cdf
+    distances = np.abs(empirical - mixtures).max(axis=1)
+    best = int(np.argmin(distances))
+    return float(distances[best]), float(MIXTURE_GRID[best])
+
+
+def mixture_test(probabilities: ArrayLike, validation_labels: ArrayLike, validation_probabilities: ArrayLike,
+                 seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES) -> dict:
+    """Do the folder's scores fit validation's NORMAL and PNEUMONIA scores mixed at some prevalence?
+
+    Returns:
+        `distance` (KS, on logits), `fitted_prevalence` (the best mixture's share of PNEUMONIA),
+        `p_value` (bootstrap), `shifted` (p_value < ALPHA).
+    """
+    folder = _logits(probabilities)
+    labels = np.asarray(validation_labels).ravel().astype(bool)
+    reference = _logits(validation_probabilities)
+    positives, negatives = reference[labels], reference[~labels]
+    distance, fitted = _best_mixture(folder, positives, negatives)
+    rng = np.random.default_rng(seed)
+    exceed = 0
+    for _ in range(resamples):
+        # A folder drawn from the fitted mixture, judged against validation redrawn: both are samples.
+        drawn_positive = rng.random(folder.size) < fitted
+        sample = np.where(drawn_positive, rng.choice(positives, folder.size), rng.choice(negatives, folder.size))
+        null_distance, _ = _best_mixture(sample, rng.choice(positives, positives.size),
+                                         rng.choice(negatives, negatives.size))
+        exceed += null_distance >= distance
+    p_value = (exceed + 1) / (resamples + 1)
+    return {"distance": distance, "fitted_prevalence": fitted, "p_value": float(p_value), "shifted": p_value < ALPHA}
+
+
+def shift_check(probabilities: ArrayLike, threshold: float, recall: float, specificity: float, prevalence: float,
+                n_positives: int, n_negatives: int, validation_labels: ArrayLike | None = None,
+                validation_probabilities: ArrayLike | None = None, seed: int = 0) -> dict | None:
+    """Both tests on a folder's probabilities (None for fewer than MIN_IMAGES images).
+
+    Args:
+        threshold, recall, specificity: the operating point in use, and its recall and specificity as
+            measured on `n_positives` and `n_negatives` images.
+        prevalence: where the folder comes from, as stated (else the run's).
+        validation_labels, validation_probabilities: the model's validation scores, for the mixture
+            test; without them it is skipped.
+
+    Returns:
+        `n_images`, `share` (`share_test`), `mixture` (`mixture_test` or None), `shifted` (either found it).
+    """
+    scores = np.asarray(probabilities, dtype=np.float64).ravel()
+    if scores.size < MIN_IMAGES:
+        return None
+    share = share_test(int((scores >= threshold).sum()), scores.size, recall, specificity, prevalence,
+                       n_positives, n_negatives)
+    mixture = None
+    if validation_labels is not None and validation_probabilities is not None:
+        mixture = mixture_test(scores, validation_labels, validation_probabilities, seed=seed)
+    return {"n_images": int(scores.size), "share": share, "mixture": mixture,
+            "shifted": share["shifted"] or bool(mixture and mixture["shifted"])}
+
+
+def shift_warning(check: dict) -> str | None:
+    """The one warning line for a `shift_check` that found a shift, else None."""
+    if not check or not check["shifted"]:
+        return None
+    share, mixture = check["share"], check["mixture"]
+    found = []
+    if share["shifted"]:
+        found.append(f"{share['observed']:.0%} were called pneumonia where the operating point calls "
+                     f"{share['expected']:.0%} at prevalence {share['prevalence']:.3g} (p = {share['p_value']:.2g})")
+    if mixture and mixture["shifted"]:
+        found.append(f"their scores fit no mix of validation's NORMAL and PNEUMONIA scores at any prevalence (closest "
+                     f"at {mixture['fitted_prevalence']:.2f}: p = {mixture['p_value']:.2g})")
+    return (f"these {check['n_images']} images do not look like validation: {'; and '.join(found)}; the operating "
+            "point may not hold here: calibrate one for this site (calibrate --labelled DIR or --images DIR "
+            "--prevalence P, then --site NAME)")

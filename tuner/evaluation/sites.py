@@ -1,0 +1,141 @@
+"""`calibrate`: operating points for a site, recorded in the run as sites/<name>.json.
+
+A site point belongs to one trial (the run's chosen model unless `--trial`); `test --site` and
+`predict --site` use its threshold instead of validation's, which stays the default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tuner.core.atomic import read_json, write_json
+from tuner.core.errors import ToolkitError, command
+from tuner.core.runs import RUN_NAME, RunPaths
+from tuner.core.settings import settings_from_run
+from tuner.data.layout import CLASS_NAMES, IMAGE_SUFFIXES, patient_id
+from tuner.engine.objective import OperatingRule
+from tuner.evaluation.calibration import labelled_operating_point, supported_recall_text, unlabelled_operating_point
+from tuner.evaluation.holdout import choose_trial
+from tuner.evaluation.scoring import collect_images, score_files
+
+
+def check_site_name(run: RunPaths, name: str, must_exist: bool) -> str:
+    """Refuses a name that is not a plain file name, or (`must_exist`) one the run has no point of."""
+    if not RUN_NAME.fullmatch(name) or name in (".", ".."):
+        raise ToolkitError(f"site name {name!r} is not allowed: use letters, digits, '-', '_' and '.' only")
+    if must_exist and not run.site(name).is_file():
+        known = ", ".join(site["name"] for site in site_points(run)) or "none"
+        raise ToolkitError(f"run {run.name!r} has no site {name!r} (sites: {known}): calibrate one with "
+                           f"{command(f'calibrate --run {run.name} --name {name} --labelled DIR')}")
+    return name
+
+
+def site_points(run: RunPaths) -> list[dict]:
+    """The run's recorded site points, by name."""
+    if not run.sites.is_dir():
+        return []
+    return [read_json(path) for path in sorted(run.sites.glob("*.json"))]
+
+
+def read_site_point(run: RunPaths, name: str) -> dict:
+    """One recorded site point; refuses an unknown name."""
+    return read_json(run.site(check_site_name(run, name, must_exist=True)))
+
+
+def labelled_files(folder: Path) -> tuple[list[Path], np.ndarray]:
+    """The images under `folder`'s NORMAL/ and PNEUMONIA/ (any letter case) and their labels; refuses a
+    missing folder, a missing class folder, and a class without images."""
+    if not folder.is_dir():
+        raise ToolkitError(f"--labelled {folder} not found: pass a folder holding NORMAL/ and PNEUMONIA/")
+    files, labels = [], []
+    for label, class_name in enumerate(CLASS_NAMES):
+        class_dirs = [entry for entry in folder.iterdir()
+                      if entry.is_dir() and entry.name.lower() == class_name.lower()]
+        found = sorted(path for class_dir in class_dirs for path in class_dir.rglob("*")
+                       if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES)
+        if not found:
+            raise ToolkitError(f"--labelled {folder} has no {class_name} images: a threshold needs both classes, in "
+                               f"{folder}/NORMAL and {folder}/PNEUMONIA")
+        files += found
+        labels += [label] * len(found)
+    return files, np.array(labels)
+
+
+def calibrate_site(run: RunPaths, name: str, labelled: str | None = None, images: str | None = None,
+                   prevalence: float | None = None, trial_id: str | None = None, conservative: bool = False,
+                   overwrite: bool = False) -> dict:
+    """Calibrate and record a site point; returns it (the stored dict).
+
+    Args:
+        labelled: a folder of NORMAL/ and PNEUMONIA/ site images: the run's rule applied to them, at
+            `prevalence` or their own share.
+        images: a folder of unlabelled site images: quantile alignment at `prevalence` (required).
+        conservative: (labelled) the highest threshold whose recall lower bound reaches the target.
+        overwrite: replace a site point of the same name.
+
+    Raises:
+        ToolkitError: both or neither folder, a bad or existing name, a missing prevalence, empty or
+            one-class folders, no readable image. Nothing is written then.
+    """
+    if (labelled is None) == (images is None):
+        raise ToolkitError("calibrate needs one of --labelled DIR (NORMAL/ and PNEUMONIA/) or --images DIR "
+                           "(unlabelled)")
+    check_site_name(run, name, must_exist=False)
+    if run.site(name).is_file() and not overwrite:
+        raise ToolkitError(f"run {run.name!r} already has a site {name!r}: choose another --name, or pass --overwrite "
+                           "to replace it")
+    if prevalence is not None and not 0.0 < prevalence < 1.0:
+        raise ToolkitError(f"--prevalence {prevalence} is outside (0, 1): the share of PNEUMONIA at the site")
+    if images is not None and prevalence is None:
+        raise ToolkitError("calibrate --images needs --prevalence P, the share of PNEUMONIA among the site's images: "
+                           "unlabelled images cannot tell it")
+    if images is not None and conservative:
+        raise ToolkitError("--conservative goes with --labelled: unlabelled images hold no recall to bound")
+    if labelled is not None:
+        files, labels = labelled_files(Path(labelled))
+    else:
+        files, labels = collect_images([images]), None
+    trial = choose_trial(run, trial_id)
+    settings = settings_from_run(run)
+    probabilities, readable, skipped = score_files(run, settings, trial, files)
+    kept = np.array([files.index(path) for path in readable])
+    rule = OperatingRule.of(settings)
+    point = {"name": name, "trial_id": trial.trial_id, "method": "labelled" if labelled else "unlabelled",
+             "folder": str(Path(labelled or images).resolve()), "calibrated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+             "precision_floor": rule.precision_floor, "recall_target": rule.recall_target,
+             "skipped": skipped, "image_sha256": [_sha256(path) for path in readable]}
+    if labelled is not None:
+        site_labels = labels[kept]
+        if site_labels.min() == site_labels.max():
+            raise ToolkitError(f"--labelled {labelled}: only {CLASS_NAMES[int(site_labels[0])]} images could be read; "
+                               "a threshold needs both classes")
+        patients = [patient_id(path.name) or str(path) for path in readable]
+        result = labelled_operating_point(site_labels, probabilities, patients,
+                                          OperatingRule(rule.precision_floor, rule.recall_target, prevalence),
+                                          conservative=conservative, seed=settings.data.seed)
+        result["note"] = supported_recall_text(result, rule.recall_target)
+    else:
+        validation = trial.operating_point
+        result = unlabelled_operating_point(probabilities, validation.recall, validation.specificity, prevalence)
+        result["note"] = ("assumes that the site's shift moves the scores but keeps their ranking: recall and "
+                          "specificity are validation's")
+    point.update(result)
+    write_json(run.site(name), point)
+    return point
+
+
+def site_threshold(run: RunPaths, name: str, trial_id: str) -> dict:
+    """The site point `name` for the trial in use; refuses a point calibrated for another trial."""
+    point = read_site_point(run, name)
+    if point["trial_id"] != trial_id:
+        raise ToolkitError(f"site {name!r} was calibrated for trial {point['trial_id']}, not {trial_id}: pass "
+                           f"--trial {point['trial_id']}, or calibrate {trial_id} for the site")
+    return point
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
