@@ -73,6 +73,21 @@ def error_cases(tmp: Path) -> list[tuple[str, list[str]]]:
                                             "--explain-dir", str(tmp / "pictures")]),
         ("--html with --format", ["report", "--results-dir", str(results), "--run", "unfinished", "--html",
                                  "--format", "csv"]),
+        ("calibrate without site images", ["calibrate", "--name", "clinic", "--results-dir", str(results)]),
+        ("calibrate on a folder without class folders", ["calibrate", "--labelled", str(tmp / "empty"), "--name",
+                                                         "clinic", "--results-dir", str(results), "--run",
+                                                         "unfinished"]),
+        ("calibrate on unlabelled images without --prevalence", ["calibrate", "--images", str(data / "test"),
+                                                                 "--name", "clinic", "--results-dir", str(results),
+                                                                 "--run", "unfinished"]),
+        ("a site name that could leave the run", ["calibrate", "--images", str(data / "test"), "--prevalence", "0.3",
+                                                  "--name", "../clinic", "--results-dir", str(results), "--run",
+                                                  "unfinished"]),
+        ("test at an unknown site", ["test", "--site", "clinic", "--results-dir", str(results), "--run",
+                                     "unfinished"]),
+        ("--site-study with --site", ["test", "--site-study", "--site", "clinic", "--results-dir", str(results)]),
+        ("predict with --prevalence outside (0, 1)", ["predict", str(tmp / "notes.txt"), "--prevalence", "1",
+                                                      "--results-dir", str(results)]),
     ]
     return cases
 

@@ -5,13 +5,16 @@
     python tools/stronger_augmentation.py --results-dir /tmp/r12 --run final-seed0 --into rrc-seed0 --crop --epochs 4
     python tools/stronger_augmentation.py --results-dir /tmp/r12 --run final-seed0 --into long-seed0 --crop \
         --finetune-layers all --epochs 10
+    python tools/stronger_augmentation.py --results-dir /tmp/r26 --run main-seed0 --into old-seed0 --crop \
+        --finetune-layers top --epochs 4 --ensemble --no-panel      # the default before issue 26
 
 Copies the run under a new name without its fine-tuned and ensemble records (and with only the parent's
 checkpoint), then runs the search's own fine-tuning and ensemble stages on the copy, with the augmentation
 below in place of `search_spaces/augmentation.py`'s (and with `--cosine`, a learning rate that starts at the
 given value and decays to zero along a cosine over the fine-tuning's steps, in place of the constant 3e-5).
 `--crop`: the random resized crops that became the default (`search_spaces.augmentation.finetuning_augmentation`),
-and the shift panel of the copy's chosen model, in this process; `--finetune-layers` as `search`'s flag.
+and the shift panel of the copy's chosen model, in this process (not with `--no-panel`); `--finetune-layers` and
+`--ensemble` as `search`'s flags.
 Else compare the copies with `tools/shift_panel.py`.
 It reads no test image. docs/results.md ("Stronger framing and exposure augmentation", "Random resized crops") has
 its results.
@@ -64,9 +67,9 @@ def stronger_augmentation(seed: int | None = None, name: str = "augmentation",
 
 def copy_without_finetuning(source: RunPaths, copy: Path) -> None:
     """The run without its -ft / -ens records, with only the fine-tuned parent's checkpoint of its tuner project."""
-    parents = [trial.parent_trial for trial in read_trials_table(source) if trial.stage == "ensemble"]
+    parents = [trial.parent_trial for trial in read_trials_table(source) if trial.stage == "finetune"]
     if not parents:
-        sys.exit(f"run {source.name!r} has no ensemble record: finish its search first")
+        sys.exit(f"run {source.name!r} has no fine-tuning record: finish its search first")
     if copy.exists():
         sys.exit(f"{copy} exists already: choose another --into")
     shutil.copytree(source.directory, copy, ignore=shutil.ignore_patterns(
@@ -83,6 +86,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="fine-tuning epochs (default: the run's own)")
     parser.add_argument("--crop", action="store_true", help="the default random resized crops; then the shift panel")
     parser.add_argument("--finetune-layers", choices=FINETUNE_LAYERS, help="as search's flag (default: the run's)")
+    parser.add_argument("--ensemble", action="store_true", help="also the ensemble stage, as search's flag")
+    parser.add_argument("--no-panel", dest="panel", action="store_false", help="--crop without the shift panel")
     parser.add_argument("--cosine", type=float, metavar="PEAK",
                         help="a learning rate from PEAK decaying to 0 along a cosine over the fine-tuning")
     args = parser.parse_args()
@@ -103,19 +108,20 @@ def main() -> None:
         settings = replace(settings, finetune_epochs=args.epochs)
     if args.finetune_layers:
         settings = replace(settings, finetune_layers=args.finetune_layers)
+    settings = replace(settings, ensemble=args.ensemble or not args.crop)  # the stronger zoom was judged so
     write_json(run.settings, settings.to_dict())  # the copy's settings say how it was fine-tuned
     dataset = load_dataset(settings.data)
     if args.cosine:  # read by `finetune_model` when it compiles
         steps = settings.finetune_epochs * math.ceil(len(dataset.side("train")) / FINETUNE_BATCH)
         mobilenet_head.FINETUNE_LEARNING_RATE = keras.optimizers.schedules.CosineDecay(args.cosine, steps)
     finetuned = finetune_best(settings, dataset, run)
-    ensemble = ensemble_finetuned(settings, dataset, run, finetuned)
-    for record in (finetuned, ensemble):
+    ensemble = ensemble_finetuned(settings, dataset, run, finetuned) if settings.ensemble else None
+    for record in (finetuned, ensemble) if ensemble else (finetuned,):
         point = record.operating_point
         print(f"{record.trial_id}: validation recall {point.recall:.3f}, specificity {point.specificity:.3f}, "
               f"ROC-AUC {record.roc_auc:.4f}, "
               f"threshold {point.threshold:.3g}, best epoch {record.best_epoch}")
-    if args.crop:
+    if args.crop and args.panel:
         scores = panel_scores(args.results_dir, args.into, None)
         for change in PANEL:
             print("{}: specificity {:.3f}, recall {:.3f}, ROC-AUC {:.4f}".format(change, *scores[change]))
