@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from helpers import run_cli, snapshot
 
@@ -15,18 +16,32 @@ from tuner.core.runs import RunPaths
 from tuner.core.settings import settings_from_run
 from tuner.data.dataset import load_dataset
 from tuner.demo import make_synthetic_dataset
+from tuner.engine.objective import OperatingRule, operating_point
 
 
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory) -> tuple[Path, Path]:
-    """(data folder, results folder) of a finished tiny cnn_depth run named "tiny"."""
+    """(data folder, results folder) of a finished tiny mobilenet_head run named "tiny", fine-tuned (defaults)."""
     data = make_synthetic_dataset(tmp_path_factory.mktemp("data") / "chest_xray",
                                   patients_per_class={"train": 25, "test": 30})
     results, cache = tmp_path_factory.mktemp("results"), tmp_path_factory.mktemp("cache")
-    assert cli.main(["search", "--space", "cnn_depth", "--data", str(data), "--image-size", "32", "--max-epochs", "2",
-                     "--batch-size", "16", "--run", "tiny", "--results-dir", str(results), "--cache-dir", str(cache),
-                     "--quiet", "--precision-floor", "0.5"]) == 0
+    assert cli.main(["search", "--space", "mobilenet_head", "--weights", "none", "--data", str(data), "--image-size",
+                     "32", "--max-epochs", "1", "--finetune-epochs", "1", "--run", "tiny", "--results-dir",
+                     str(results), "--cache-dir", str(cache), "--quiet", "--precision-floor", "0.5"]) == 0
     return data, results
+
+
+def test_the_default_fine_tunes_and_keeps_validation_scores_without_an_ensemble(searched):
+    run = RunPaths(searched[1] / "tiny")
+    trials = json.loads(run.trials_json.read_text())
+    assert [trial["stage"] for trial in trials].count("finetune") == 1
+    assert "ensemble" not in {trial["stage"] for trial in trials}  # only with --ensemble
+    finetuned = next(trial for trial in trials if trial["stage"] == "finetune")
+    assert json.loads(run.settings.read_text())["finetune_layers"] == "all"
+    # The fine-tuning stage kept its best epoch's validation scores: they give its recorded threshold again.
+    scores = pd.read_csv(run.validation_scores(finetuned["trial_id"]))
+    rule = OperatingRule.of(settings_from_run(run))
+    assert operating_point(scores["label"], scores["probability"], rule).threshold == finetuned["threshold"]
 
 
 @pytest.fixture
@@ -54,9 +69,10 @@ def test_labelled_calibration_on_validation_itself_gives_the_recorded_threshold(
     run = RunPaths(results / "tiny")
     dataset = load_dataset(settings_from_run(run).data)
     site = _copy_images(dataset.side("validation")["relpath"], data, tmp_path / "validation-as-site")
-    point = _json(capsys, "calibrate", "--results-dir", results, "--labelled", site, "--name", "val", "--format", "json")
-    chosen = json.loads(run.trials_json.read_text())[0]
-    assert point["trial_id"] == chosen["trial_id"] and point["method"] == "labelled"
+    point = _json(capsys, "calibrate", "--results-dir", results, "--labelled", site, "--name", "val",
+                  "--format", "json")
+    chosen = next(trial for trial in json.loads(run.trials_json.read_text()) if trial["trial_id"] == point["trial_id"])
+    assert point["method"] == "labelled"
     assert np.isclose(point["threshold"], chosen["threshold"], rtol=1e-3, atol=1e-6)
     assert point["prevalence"] == pytest.approx(chosen["prevalence"])
     assert point["n_images"] == len(dataset.side("validation"))
