@@ -425,6 +425,10 @@ def cmd_report(args: argparse.Namespace) -> None:
         first, second = (find_run(Path(args.results_dir), name) for name in args.compare)
         print_comparison(first, second, _console())
         return
+    if args.operating_points and (args.html or args.plots or args.top or args.wide):
+        raise ToolkitError("--operating-points is an export of its own: leave out --html, --plots, --top and --wide")
+    if args.output and args.format == "table" and not args.html:
+        raise ToolkitError("--output needs --format csv, json or markdown, or --html")
     run = _find_run(args)
     if args.html:
         from tuner.reporting.html import write_html_report
@@ -437,8 +441,6 @@ def cmd_report(args: argparse.Namespace) -> None:
     if args.operating_points:
         from tuner.reporting.tables import format_operating_points, print_operating_points
 
-        if args.html or args.plots:
-            raise ToolkitError("--operating-points is an export of its own: leave out --html and --plots")
         if args.format == "table":
             print_operating_points(run, _console(wide=True), always=True)
         else:
@@ -452,8 +454,6 @@ def cmd_report(args: argparse.Namespace) -> None:
         for path in paths:
             print(f"plot: {path}", file=sys.stderr)
     if args.format == "table":
-        if args.output:
-            raise ToolkitError("--output needs --format csv, json or markdown, or --html")
         print_report(run, args.top, _console(wide=args.wide))
         return
     _write_or_print(format_report(run, args.format, args.top), args.output)

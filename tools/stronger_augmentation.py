@@ -73,7 +73,7 @@ def copy_without_finetuning(source: RunPaths, copy: Path) -> None:
     if copy.exists():
         sys.exit(f"{copy} exists already: choose another --into")
     shutil.copytree(source.directory, copy, ignore=shutil.ignore_patterns(
-        "keras_tuner", "test", "finetuned", "report.html", "*-ft.json", "*-ens.json"))
+        "keras_tuner", "test", "finetuned", "report.html", "*-ft.json", "*-ens.json", "sites", "scores"))
     parent_checkpoint = source.keras_tuner / f"trial_{parents[0]}"
     shutil.copytree(parent_checkpoint, copy / "keras_tuner" / parent_checkpoint.name)
 

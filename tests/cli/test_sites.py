@@ -87,10 +87,16 @@ def test_a_site_point_survives_report_test_and_predict_on_another_machines_copy(
     unlabelled = _json(capsys, "calibrate", "--results-dir", results, "--images", site, "--prevalence", "0.4",
                        "--name", "clinic-unlabelled", "--format", "json")
     assert unlabelled["method"] == "unlabelled" and unlabelled["prevalence"] == 0.4
-    # Another machine: the results folder and the data copied elsewhere, the originals gone.
+    # The site's images are the run's own test images: reading their labels was a look, and counted.
+    assert point["test_images"] == point["n_images"] and point["test_evaluations"] == 1
+    # Another machine: the results folder and the data copied elsewhere; the run's recorded data folder
+    # does not exist there.
     moved_results = Path(shutil.copytree(results, tmp_path / "elsewhere" / "results"))
     moved_data = Path(shutil.copytree(data, tmp_path / "elsewhere" / "chest_xray"))
     shutil.rmtree(results)
+    settings_file = moved_results / "tiny" / "settings.json"
+    settings_file.write_text(json.dumps({**json.loads(settings_file.read_text()),
+                                         "data_dir": str(tmp_path / "the-other-machine" / "chest_xray")}))
     points = _json(capsys, "report", "--results-dir", moved_results, "--operating-points", "--format", "json")
     assert [row["name"] for row in points] == ["validation", "clinic", "clinic-unlabelled"]
     assert points[1]["threshold"] == point["threshold"] and points[1]["method"] == "labelled"

@@ -125,3 +125,17 @@ def test_resuming_with_other_finetune_layers_is_refused(tmp_path):
     assert (settings.finetune_layers, settings.ensemble) == ("top", True)
     with pytest.raises(ToolkitError, match=r"finetune_layers \('top' → 'all'\)"):
         check_same_settings(replace(settings, finetune_layers="all"))
+
+
+def test_a_run_without_fine_tuning_written_before_the_new_defaults_resumes(tmp_path):
+    run = RunPaths(tmp_path / "r")
+    run.directory.mkdir()
+    # A cnn_depth run stored the fine-tuning settings of its day, which it never used.
+    old = SearchSettings("cnn_depth", DataSettings(tmp_path, cache_dir=tmp_path / "cache"), results_dir=tmp_path,
+                         run_name="r", finetune_layers="top")
+    stored = old.to_dict()
+    del stored["ensemble"]
+    run.settings.write_text(json.dumps(stored))
+    check_same_settings(replace(old, finetune_layers="all"))  # today's defaults: not refused
+    with pytest.raises(ToolkitError, match=r"max_epochs \(10 → 3\)"):
+        check_same_settings(replace(old, max_epochs=3))

@@ -46,11 +46,15 @@ def _site(seed=0, n_negative=120, n_positive=300):
     return labels, scores, patients
 
 
-def test_labelled_calibration_on_validation_itself_gives_validation_threshold():
+def test_labelled_calibration_applies_the_runs_rule_with_patient_intervals():
+    # (That a site made of validation's own images gets validation's threshold: tests/cli/test_sites.py.)
     labels, scores, patients = _site()
     rule = OperatingRule(0.9, 0.98, None)
     result = labelled_operating_point(labels, scores, patients, rule)
-    assert result["threshold"] == operating_point(labels, scores, rule).threshold
+    point = operating_point(labels, scores, rule)
+    assert result["threshold"] == point.threshold
+    assert result["estimates"]["recall"]["value"] == point.recall >= 0.98
+    assert result["estimates"]["precision"]["value"] == pytest.approx(point.precision)
     assert result["prevalence"] == pytest.approx(300 / 420) and result["n_patients"] == 210
     for name in ("recall", "specificity", "precision"):
         estimate = result["estimates"][name]

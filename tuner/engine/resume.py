@@ -8,7 +8,7 @@ from tuner.core.atomic import read_json, remove_leftovers, write_json
 from tuner.core.errors import ToolkitError
 from tuner.core.progress import stderr_console
 from tuner.core.runs import clear_run_folder
-from tuner.core.settings import RESUME_KEYS, SearchSettings, stored_settings
+from tuner.core.settings import DIGEST_KEYS_IF_CHANGED, RESUME_KEYS, SearchSettings, stored_settings
 
 
 def prepare_run_folder(settings: SearchSettings) -> bool:
@@ -39,8 +39,10 @@ def prepare_run_folder(settings: SearchSettings) -> bool:
 def check_same_settings(settings: SearchSettings) -> None:
     run, wanted = settings.run, settings.to_dict()
     stored = stored_settings(run)
+    # How a run fine-tunes matters only where it fine-tunes (runs that do not stored the defaults of their day).
+    compared = [key for key in RESUME_KEYS if settings.finetunes or key not in DIGEST_KEYS_IF_CHANGED]
     differing = [f"{key} ({stored.get(key)!r} → {wanted.get(key)!r})"
-                 for key in RESUME_KEYS if stored.get(key) != wanted.get(key)]
+                 for key in compared if stored.get(key) != wanted.get(key)]
     if differing:
         raise ToolkitError(f"run {run.name!r} exists with other settings: {', '.join(differing)}; "
                          "use the same settings to resume, another --run, or --overwrite to start over")

@@ -126,14 +126,15 @@ def run_test(run: RunPaths, trial_id: str | None = None, data_dir: str | None = 
     Returns:
         The result `test/metrics.json` holds (see `statistics.test_set_metrics` for the metrics).
     """
-    trial, settings, dataset, manifest, model, test, test_probabilities = scored_test_folder(run, trial_id, data_dir)
-    chosen = trial.operating_point
-    threshold, site_point, left_out = chosen.threshold, None, 0
-    out_dir = run.test_dir
-    if site is not None:
+    site_point = None
+    if site is not None:  # refused before anything is scored or written
         from tuner.evaluation.sites import site_threshold
 
-        site_point = site_threshold(run, site, trial.trial_id)
+        site_point = site_threshold(run, site, choose_trial(run, trial_id).trial_id)
+    trial, settings, dataset, manifest, model, test, test_probabilities = scored_test_folder(run, trial_id, data_dir)
+    chosen = trial.operating_point
+    threshold, left_out, out_dir = chosen.threshold, 0, run.test_dir
+    if site_point is not None:
         threshold, out_dir = site_point["threshold"], run.test_dir / "sites" / site
         calibrated_on = set(site_point.get("image_sha256", []))
         patients_used = set(test.loc[test["sha256"].isin(calibrated_on), "patient_key"])

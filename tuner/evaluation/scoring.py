@@ -68,18 +68,25 @@ def score_files(run: RunPaths, settings: SearchSettings, trial: TrialRecord,
 def validation_scores(run: RunPaths, settings: SearchSettings, trial: TrialRecord,
                       model=None) -> pd.DataFrame | None:
     """The trial's validation scores (file, patient, label, probability): kept in the run, else computed
-    with `model` (or the trial's, loaded) where the run's data folder is at hand, and kept; None where
-    neither is possible."""
+    with `model` (or the trial's, loaded) where the run's data folder is at hand and still holds the data
+    the run was searched on, and kept; None where neither is possible."""
     path = run.validation_scores(trial.trial_id)
     if path.is_file():
         return pd.read_csv(path)
     if not Path(settings.data.data_dir).is_dir():
         return None
-    from tuner.data.dataset import load_dataset
+    from tuner.core.atomic import read_json
+    from tuner.data.dataset import data_fingerprint, load_dataset
     from tuner.engine.hypermodels import load_trial_model
     from tuner.evaluation.holdout import predict_probabilities
 
-    dataset = load_dataset(settings.data)
+    try:
+        dataset = load_dataset(settings.data)
+    except ToolkitError:
+        return None
+    manifest = read_json(run.manifest) if run.manifest.is_file() else {}
+    if manifest.get("data_fingerprint") and manifest["data_fingerprint"] != data_fingerprint(dataset):
+        return None
     validation = dataset.side("validation")
     model = model or load_trial_model(run, settings, trial)
     probabilities = predict_probabilities(model, dataset.images, validation["row"].to_numpy())

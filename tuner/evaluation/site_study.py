@@ -85,13 +85,19 @@ def site_study_figures(labels: np.ndarray, probabilities: np.ndarray, patients: 
 
     Returns:
         `strict` (metrics at validation's threshold), `labelled` ({n: {calibration_images (mean), draws,
-        metric: {mean, p5}}}), `unlabelled` ([{prevalence, threshold, metric values}] at the folder's
-        prevalence and that ± 0.1).
+        metric: {mean, p5}}}, for the sizes that leave at least half the folder to score), `unlabelled`
+        ([{prevalence, threshold, metric values}] at the folder's prevalence and that ± 0.1, kept in
+        [0.01, 0.99]).
+
+    Raises:
+        ValueError: draws of some size keep lacking a class.
     """
     labels = np.asarray(labels).astype(np.int64)
     probabilities = np.asarray(probabilities, dtype=np.float64)
     labelled = {}
     for size in sizes:
+        if size > labels.size / 2:  # too few images left to score: not drawn
+            continue
         rows, used = [], []
         for fold in labelled_folds(labels, probabilities, patients, size, rule, draws, seed + size):
             rows.append(metrics_at(labels[fold.scored], probabilities[fold.scored], fold.threshold))
@@ -100,7 +106,7 @@ def site_study_figures(labels: np.ndarray, probabilities: np.ndarray, patients: 
     prevalence = float(labels.mean())
     unlabelled = []
     for offset in PREVALENCE_OFFSETS:
-        stated = round(prevalence + offset, 4)
+        stated = round(min(max(prevalence + offset, 0.01), 0.99), 4)
         aligned = unlabelled_operating_point(probabilities, validation_recall, validation_specificity, stated)
         unlabelled.append({"prevalence": stated, "threshold": aligned["threshold"],
                            **metrics_at(labels, probabilities, aligned["threshold"])})
@@ -110,14 +116,25 @@ def site_study_figures(labels: np.ndarray, probabilities: np.ndarray, patients: 
 
 def run_site_study(run: RunPaths, trial_id: str | None = None, data_dir: str | None = None,
                    draws: int = STUDY_DRAWS) -> dict:
-    """The study on the run's test folder, one counted look; written to test/site_study.json."""
+    """The study on the run's test folder, one counted look; written to test/site_study.json.
+
+    Raises:
+        ToolkitError: as `holdout.scored_test_folder`; a test folder too small to draw from.
+    """
+    from tuner.core.errors import ToolkitError
     from tuner.evaluation.holdout import count_test_look, scored_test_folder
 
     trial, settings, _, manifest, _, test, probabilities = scored_test_folder(run, trial_id, data_dir)
+    if len(test) < 2 * STUDY_SIZES[0] or test["label"].nunique() < 2:
+        raise ToolkitError(f"the test folder holds {len(test)} images: the site study needs both classes and at "
+                           f"least {2 * STUDY_SIZES[0]} (a run made with --limit has too few)")
     point = trial.operating_point
-    figures = site_study_figures(test["label"].to_numpy(), probabilities, test["patient_key"].to_numpy(),
-                                 point.threshold, point.recall, point.specificity, OperatingRule.of(settings),
-                                 draws=draws, seed=settings.data.seed)
+    try:  # patients, and byte-identical images across patients (the split's groups), are never split
+        figures = site_study_figures(test["label"].to_numpy(), probabilities, test["group"].to_numpy(),
+                                     point.threshold, point.recall, point.specificity, OperatingRule.of(settings),
+                                     draws=draws, seed=settings.data.seed)
+    except ValueError as error:
+        raise ToolkitError(f"the site study cannot draw from this test folder: {error}") from None
     result = {"run": run.name, "trial_id": trial.trial_id, "precision_floor": settings.precision_floor,
               "recall_target": settings.recall_target, **figures,
               "synthetic_data": bool(manifest.get("synthetic_data", False))}

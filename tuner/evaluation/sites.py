@@ -19,14 +19,18 @@ from tuner.core.settings import settings_from_run
 from tuner.data.layout import CLASS_NAMES, IMAGE_SUFFIXES, patient_id
 from tuner.engine.objective import OperatingRule
 from tuner.evaluation.calibration import labelled_operating_point, supported_recall_text, unlabelled_operating_point
-from tuner.evaluation.holdout import choose_trial
+from tuner.evaluation.holdout import choose_trial, count_test_look
 from tuner.evaluation.scoring import collect_images, score_files
+
+VALIDATION = "validation"  # the name of the search's own operating point in reports
 
 
 def check_site_name(run: RunPaths, name: str, must_exist: bool) -> str:
     """Refuses a name that is not a plain file name, or (`must_exist`) one the run has no point of."""
     if not RUN_NAME.fullmatch(name) or name in (".", ".."):
         raise ToolkitError(f"site name {name!r} is not allowed: use letters, digits, '-', '_' and '.' only")
+    if name == VALIDATION:
+        raise ToolkitError(f"site name {VALIDATION!r} is the search's own operating point: choose another --name")
     if must_exist and not run.site(name).is_file():
         known = ", ".join(site["name"] for site in site_points(run)) or "none"
         raise ToolkitError(f"run {run.name!r} has no site {name!r} (sites: {known}): calibrate one with "
@@ -124,7 +128,13 @@ def calibrate_site(run: RunPaths, name: str, labelled: str | None = None, images
         result["note"] = ("assumes that the site's shift moves the scores but keeps their ranking: recall and "
                           "specificity are validation's")
     point.update(result)
+    if labelled is not None:
+        # Labels of the run's own test images read here are a look at the test folder, and counted as one.
+        test_hashes = _test_folder_hashes(settings)
+        point["test_images"] = None if test_hashes is None else len(test_hashes & set(point["image_sha256"]))
     write_json(run.site(name), point)
+    if point.get("test_images"):
+        point["test_evaluations"] = count_test_look(run, trial.trial_id, calibrate=name, images=point["test_images"])
     return point
 
 
@@ -139,3 +149,16 @@ def site_threshold(run: RunPaths, name: str, trial_id: str) -> dict:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _test_folder_hashes(settings) -> set[str] | None:
+    """The SHA-256 of the run's test images, or None where its data folder is not at hand."""
+    from tuner.data.dataset import load_dataset
+
+    if not Path(settings.data.data_dir).is_dir():
+        return None
+    try:
+        records = load_dataset(settings.data).all_records  # before --limit: every test image
+        return set(records.loc[records["folder"] == "test", "sha256"])
+    except ToolkitError:
+        return None

@@ -122,7 +122,8 @@ def _points_section(run: RunPaths) -> str:
     header = "".join(f'<th class="text">{_text(c)}</th>' if c in text_columns else f"<th>{_text(c)}</th>"
                      for c in columns)
     lines = ["<tr>" + "".join(_cell(row[c], c in text_columns) for c in columns) + "</tr>" for row in rows]
-    notes = "".join(f"<li>site {_text(row['name'])}: {_text(row['note'])}</li>" for row in rows[1:] if row.get("note"))
+    notes = "".join(f"<li>site {_text(row['name'])}: {_text(row['note'])}</li>" for row in rows
+                    if row["name"] != "validation" and row.get("note"))
     return ("<h2>Operating points</h2><p><code>test</code> and <code>predict</code> use validation's unless "
             "<code>--site NAME</code>; a site's is calibrated on its own images (<code>calibrate</code>).</p>"
             f'<table id="points"><thead><tr>{header}</tr></thead><tbody>{"".join(lines)}</tbody></table>'

@@ -336,14 +336,14 @@ def print_data_summary(summary: dict, console: Console) -> None:
 
 def operating_points(run: RunPaths) -> list[dict]:
     """The run's operating points, flat: validation's (the chosen model's, the default) and each site's."""
-    from tuner.evaluation.sites import site_points
+    from tuner.evaluation.sites import VALIDATION, site_points
 
     settings = stored_settings(run)
     best = best_trial(read_trials_table(run), settings["recall_target"])
     rows = []
     if best is not None:
         point = best.operating_point
-        rows.append({"name": "validation", "trial_id": best.trial_id, "method": "validation (search)",
+        rows.append({"name": VALIDATION, "trial_id": best.trial_id, "method": "validation (search)",
                      "calibrated_on": "the validation split", "n_images": None, "prevalence": point.prevalence,
                      "threshold": point.threshold, "recall": point.recall, "recall_low": None, "recall_high": None,
                      "specificity": point.specificity, "specificity_low": None, "specificity_high": None,
@@ -394,8 +394,8 @@ def print_operating_points(run: RunPaths, console: Console, always: bool = False
                       _interval(row["specificity"], row["specificity_low"], row["specificity_high"]),
                       f"{row['precision']:.3f}")
     console.print(table)
-    for row in rows[1:]:
-        if row.get("note"):
+    for row in rows:
+        if row["name"] != "validation" and row.get("note"):
             console.print(f"[dim]site {row['name']}: {row['note']}[/]")
 
 
@@ -423,6 +423,10 @@ def print_site_point(point: dict, console: Console) -> None:
                       f"{point['precision_floor']:.2f} at this threshold.[/]")
     if point.get("note"):
         console.print(f"[yellow]Note:[/] {point['note']}.", soft_wrap=True)
+    if point.get("test_images"):
+        console.print(f"[bold yellow]{point['test_images']} of these images are the run's own test images:[/] their "
+                      f"labels were read, so this counts as a look at the test folder (look "
+                      f"{point['test_evaluations']}).", soft_wrap=True)
     console.print(f"Use it with [bold]--site {point['name']}[/] in test and predict.")
 
 
