@@ -7,10 +7,8 @@ sets: a few degrees of rotation, some zoom and shift, contrast and brightness. N
 the heart sits on the left, and a flipped chest is not a chest X-ray.
 
 The fine-tuning stage of `mobilenet_head` uses a stronger set (`finetuning_augmentation`): random resized
-crops of a quarter (with `--finetune-layers all`, 8 %) to all of the image, anywhere in it, and contrast and
-brightness ±30 %. Chosen on validation by a rule set before its runs (docs/results.md, "Random resized crops
-in fine-tuning"): it cost at most 0.0012 of validation ROC-AUC, and the chosen models kept more of their
-specificity, on average, when the validation images were reframed, blurred or made noisier.
+crops of 8 % (with `--finetune-layers top`, a quarter) to all of the image, anywhere in it, and contrast and
+brightness ±30 % (docs/results.md, "Random resized crops in fine-tuning").
 
 Keras preprocessing layers: active only in training (`model.fit`), the identity in prediction, and
 the same on every backend.

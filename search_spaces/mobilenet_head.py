@@ -29,9 +29,9 @@ TOTAL_STRIDE = 32  # five stride-2 stages, each rounding up
 
 # Fine-tuning (--finetune-layers): the first MobileNetV2 layer that learns, and the smallest random crop
 # (share of the image's area) that goes with it. "top": blocks 13-16 and the last 1x1 convolution (1.6M of
-# the 2.3M weights, all at 14x14 px or less, so cheap to train), crops from about one lung. "all": every
-# layer, crops from 8 % of the image, as the published ablation on this test folder: it held up better on
-# the test folder, at 1.6 times the time an epoch, and it wants ~10 epochs (docs/results.md).
+# the 2.3M weights, all at 14x14 px or less, so cheap to train), crops from about one lung. "all" (the
+# default): every layer, crops from 8 % of the image, as the published ablation on this test folder, for
+# ~10 epochs at about 1.6 times the time an epoch (docs/results.md).
 # Either way every BatchNormalization keeps its ImageNet values (statistics from a few thousand X-rays
 # would be noisier than ImageNet's).
 FINETUNE_RECIPES = {"top": ("block_13_expand", CROP_AREA[0]), "all": ("Conv1", 0.08)}
