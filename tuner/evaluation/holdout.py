@@ -137,8 +137,9 @@ def run_test(run: RunPaths, trial_id: str | None = None, data_dir: str | None = 
     if site_point is not None:
         threshold, out_dir = site_point["threshold"], run.test_dir / "sites" / site
         calibrated_on = set(site_point.get("image_sha256", []))
-        patients_used = set(test.loc[test["sha256"].isin(calibrated_on), "patient_key"])
-        keep = ~test["patient_key"].isin(patients_used).to_numpy()
+        # Their patients (and byte-identical copies: the split's groups) go with them.
+        groups_used = set(test.loc[test["sha256"].isin(calibrated_on), "group"])
+        keep = ~test["group"].isin(groups_used).to_numpy()
         left_out = int((~keep).sum())
         test, test_probabilities = test[keep], test_probabilities[keep]
         if test.empty:
