@@ -1,16 +1,19 @@
-"""Benchmark 7: one training step of the fine-tuning stage (every MobileNetV2 layer), float32 against bfloat16.
+"""Benchmark 7: one training step of the fine-tuning stage (every MobileNetV2 layer): float32 against bfloat16,
+and the C library's memory allocator against tcmalloc and jemalloc.
 
-    python benchmarks/finetune_step.py [--steps 20] [--layers all|top] [--policies float32 mixed_bfloat16]
+    python benchmarks/finetune_step.py [--steps 20] [--layers all|top] [--runs float32:system mixed_bfloat16:tcmalloc …]
 
-Each policy runs in its own process (Keras' dtype policy is global): the default's fine-tuning model (random
-head, the local ImageNet weights, batch 32 of real 224 px training images), two untimed steps to compile,
-then `--steps` timed steps. Prints seconds per step and per epoch of the 4,225 training images of seed 0.
+Each run (a dtype policy and an allocator) is a process of its own (Keras' dtype policy is global; an allocator is
+preloaded with LD_PRELOAD, from Debian's libtcmalloc-minimal4 and libjemalloc2): the default's fine-tuning model
+(random head, the local ImageNet weights, batch 32 of real 224 px training images), two untimed steps to
+compile, then `--steps` timed steps. Prints seconds per step and per epoch of the 4,225 training images of seed 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -18,6 +21,9 @@ import time
 from common import DATA, REPO, WEIGHTS, machine, require_shared
 
 TRAIN_IMAGES = 4225  # seed 0's training side
+ALLOCATORS = {"system": None, "tcmalloc": "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4",
+              "jemalloc": "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"}
+RUNS = ("float32:system", "float32:tcmalloc", "float32:jemalloc", "mixed_bfloat16:system", "mixed_bfloat16:tcmalloc")
 
 
 def one_policy(policy: str, steps: int, layers: str) -> dict:
@@ -55,7 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--layers", default="all")
-    parser.add_argument("--policies", nargs="+", default=["float32", "mixed_bfloat16"])
+    parser.add_argument("--runs", nargs="+", default=list(RUNS), metavar="POLICY:ALLOCATOR")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # the child process: one policy
     args = parser.parse_args()
     require_shared()
@@ -63,14 +69,21 @@ def main() -> None:
         print(json.dumps(one_policy(args.one, args.steps, args.layers)))
         return
     print(f"machine: {machine()}")
-    for policy in args.policies:
+    for run in args.runs:
+        policy, allocator = run.split(":")
+        env = dict(os.environ)
+        if ALLOCATORS[allocator]:
+            if not os.path.exists(ALLOCATORS[allocator]):
+                print(f"{run}: {ALLOCATORS[allocator]} not installed")
+                continue
+            env["LD_PRELOAD"] = ALLOCATORS[allocator]
         completed = subprocess.run([sys.executable, __file__, "--one", policy, "--steps", str(args.steps),
-                                    "--layers", args.layers], capture_output=True, text=True, cwd=REPO)
+                                    "--layers", args.layers], capture_output=True, text=True, cwd=REPO, env=env)
         if completed.returncode != 0:
-            print(f"{policy}: failed\n{completed.stderr[-2000:]}")
+            print(f"{run}: failed\n{completed.stderr[-2000:]}")
             continue
         result = json.loads(completed.stdout.strip().splitlines()[-1])
-        print(f"{policy}: {result['seconds_per_step']:.3f} s a step of 32 images, "
+        print(f"{run}: {result['seconds_per_step']:.3f} s a step of 32 images, "
               f"{result['seconds_per_epoch']:.0f} s an epoch of {TRAIN_IMAGES:,} ({args.layers} layers trained)")
 
 
