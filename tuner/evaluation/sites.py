@@ -42,7 +42,7 @@ def site_points(run: RunPaths) -> list[dict]:
     """The run's recorded site points, by name."""
     if not run.sites.is_dir():
         return []
-    return [read_json(path) for path in sorted(run.sites.glob("*.json"))]
+    return [read_json(path) for path in sorted(run.sites.glob("*.json"), key=lambda path: path.stem)]
 
 
 def read_site_point(run: RunPaths, name: str) -> dict:
