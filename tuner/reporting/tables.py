@@ -414,7 +414,7 @@ def print_site_point(point: dict, console: Console) -> None:
                   f"{point['share_called']:.1%} of them")
         figures = ", ".join(f"{name} {estimates[name]['value']:.3f}" for name in ("recall", "specificity", "precision"))
         figures += " (validation's, carried over)"
-    console.print(f"[bold]Site {point['name']}[/] · run trial {point['trial_id']} · {point['method']}"
+    console.print(f"[bold]Site {point['name']}[/] · trial {point['trial_id']} · {point['method']}"
                   f"{' (conservative)' if point.get('conservative') else ''}: threshold {point['threshold']:.4g} at "
                   f"prevalence {point['prevalence']:.3f}, from {source}.", soft_wrap=True)
     console.print(f"Expected at the site: {figures}.", soft_wrap=True)
@@ -452,7 +452,7 @@ def print_site_study(result: dict, console: Console) -> None:
     for column in ("stated prevalence", "threshold", "recall", "specificity", "precision", "accuracy"):
         table.add_column(column, justify="right")
     for row in result["unlabelled"]:
-        table.add_row(f"{row['prevalence']:.3f}", f"{row['threshold']:.3g}",
+        table.add_row(f"{row['prevalence']:.3f}", f"{row['threshold']:.6g}",
                       *(f"{row[name]:.3f}" for name in ("recall", "specificity", "precision", "accuracy")))
     console.print(table)
     console.print(f"This run's test set has now been evaluated {result['test_evaluations']} time(s).")
