@@ -58,9 +58,11 @@ def test_the_recipe_says_which_layers_train_and_batch_norm_stays_frozen(layers, 
 
 def test_a_runs_finetune_layers_reach_the_space(tmp_path):
     data = DataSettings(tmp_path, image_size=32, cache_dir=tmp_path / "cache")
-    settings = SearchSettings("mobilenet_head", data, run_name="r", weights=None, finetune_epochs=1,
-                              finetune_layers="all")
-    assert make_space(settings).finetune_layers == "all"
+    assert make_space(SearchSettings("mobilenet_head", data, run_name="r", weights=None,
+                                     finetune_epochs=10)).finetune_layers == "all"  # the default
+    settings = SearchSettings("mobilenet_head", data, run_name="r", weights=None, finetune_epochs=4,
+                              finetune_layers="top")
+    assert make_space(settings).finetune_layers == "top"
 
 
 def test_the_recipes_are_the_flags_choices():
