@@ -484,12 +484,7 @@ def cmd_test(args: argparse.Namespace) -> None:
         from tuner.evaluation.site_study import run_site_study
 
         result = run_site_study(run, args.trial, args.data)
-        for path in plot_site_study(run):
-            print(f"plot: {path}", file=sys.stderr)
-        if args.format == "json":
-            print(json.dumps(result, indent=2))
-        else:
-            print_site_study(result, _console())
+        _print_result(result, args.format, print_site_study, plot_site_study(run))
         return
     if args.site:
         from tuner.evaluation.sites import check_site_name
@@ -498,13 +493,17 @@ def cmd_test(args: argparse.Namespace) -> None:
     result = run_test(run, args.trial, args.data, explain=args.explain, site=args.site)
     for item in result["error_gallery"]:
         print(f"{item['kind']}: {run.test_dir / item['picture']}", file=sys.stderr)
-    if not args.site:
-        for path in plot_test(run):
-            print(f"plot: {path}", file=sys.stderr)
-    if args.format == "json":
+    _print_result(result, args.format, print_test_result, [] if args.site else plot_test(run))
+
+
+def _print_result(result: dict, fmt: str, print_table, plots: list[Path]) -> None:
+    """A test run's plots (named on stderr), then its result as JSON or as `print_table` draws it."""
+    for path in plots:
+        print(f"plot: {path}", file=sys.stderr)
+    if fmt == "json":
         print(json.dumps(result, indent=2))
     else:
-        print_test_result(result, _console())
+        print_table(result, _console())
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
