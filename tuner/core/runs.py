@@ -6,6 +6,7 @@ results/<run>/
   keras_tuner/       the Keras Tuner project (oracle state, trial checkpoints)
   trials/<id>.json   one record per trial: hyperparameters, metrics, every epoch's history
   finetuned/<id>.weights.h5  the fine-tuning stage's model (its record is trials/<id>.json, id "<parent>-ft")
+  finetuning/<id>/   the fine-tuning stage's progress while it runs (tuner/engine/finetune_progress.py)
   trials.json, trials.csv   the table of all trials (what `report` reads)
   scores/<id>-validation.csv  a trial's validation probabilities (file, patient, label, probability)
   sites/<name>.json  operating points calibrated for a site (`calibrate`)
@@ -74,6 +75,10 @@ class RunPaths:
 
     def finetuned_weights(self, trial_id: str) -> Path:
         return self.directory / "finetuned" / f"{trial_id}.weights.h5"
+
+    @property
+    def finetuning(self) -> Path:
+        return self.directory / "finetuning"
 
     def model_weights(self, trial_id: str, stage: str = "search") -> Path:
         """Where a trial's model weights are: Keras Tuner's checkpoint, or the fine-tuning stage's file."""

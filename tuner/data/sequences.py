@@ -68,4 +68,10 @@ def make_sequence(source, rows: np.ndarray, labels: np.ndarray | None = None, *,
             self.epoch += 1
             self._reshuffle()
 
+        def start_after(self, finished_epochs: int) -> None:
+            """Give the batches that `fit(initial_epoch=finished_epochs)` gives after that many epochs of a fit
+            from epoch 0 (Keras calls `on_epoch_end` once before the first epoch, then after each)."""
+            self.epoch = finished_epochs
+            self._reshuffle()
+
     return ArraySequence()

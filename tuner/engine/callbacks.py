@@ -117,3 +117,33 @@ class EpochReport(keras.callbacks.Callback):
             stderr_console.print(f"fine-tuning epoch {last['epoch']}: validation recall {last['recall']:.3f}, "
                                  f"specificity {last['specificity']:.3f}, precision {last['precision']:.3f}, "
                                  f"threshold {last['threshold']:.3g}, ROC-AUC {last['roc_auc']:.3f}")
+
+
+class SaveEachEpoch(keras.callbacks.Callback):
+    """Keeps the fine-tuning stage's progress at the end of every epoch (`finetune_progress.save_epoch`); put it
+    after `KeepBestEpoch`, whose best weights it saves, and before `StopOnInterrupt`, so that Ctrl-C keeps the epoch.
+    `seconds_so_far()` gives the stage's seconds, earlier processes included."""
+
+    def __init__(self, directory, validation: ValidationMetrics, keep_best: KeepBestEpoch, seconds_so_far) -> None:
+        super().__init__()
+        self.directory, self.validation, self.keep_best = directory, validation, keep_best
+        self.seconds_so_far = seconds_so_far
+
+    def on_epoch_end(self, epoch, logs=None):
+        from tuner.engine.finetune_progress import save_epoch
+
+        save_epoch(self.directory, self.model, epochs=epoch + 1, history=self.validation.history,
+                   probabilities=self.validation.probabilities, best_score=self.keep_best.best_score,
+                   best_weights=self.keep_best.best_weights, seconds=self.seconds_so_far())
+
+
+class StopWhenBudgetSpent(keras.callbacks.Callback):
+    """Ends training after the epoch in which `budget_spent()` became true; `stopped` says whether it did."""
+
+    def __init__(self, budget_spent) -> None:
+        super().__init__()
+        self.budget_spent, self.stopped = budget_spent, False
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 < self.params.get("epochs", 0) and self.budget_spent():
+            self.model.stop_training = self.stopped = True

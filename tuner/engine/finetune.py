@@ -12,6 +12,7 @@ after it (`ensemble.py`) does not (`records.best_trial`).
 
 from __future__ import annotations
 
+import shutil
 import time
 
 from tuner.core.atomic import atomic_path, read_json
@@ -41,21 +42,37 @@ def parent_for_finetuning(run: RunPaths) -> TrialRecord | None:
     return ranked[0] if ranked and ranked[0].reachable else None
 
 
-def finetune_best(settings: SearchSettings, dataset: Dataset, run: RunPaths) -> TrialRecord | None:
-    """Fine-tune the best trial, once per run; returns its record (None when no trial qualifies)."""
+def finetune_best(settings: SearchSettings, dataset: Dataset, run: RunPaths,
+                  budget_spent=lambda: False) -> TrialRecord | None:
+    """Fine-tune the best trial, once per run; returns its record (None when no trial qualifies).
+
+    Goes on from the last finished epoch of an interrupted stage (`finetune_progress`), with the records an
+    uninterrupted stage gives. Raises `TimeBudgetSpent` when `budget_spent()` ends the stage between epochs
+    (its progress kept, no record written).
+    """
     parent = parent_for_finetuning(run)
     if parent is None:
         return None
     trial_id = parent.trial_id + FINETUNE_SUFFIX
+    progress_dir = run.finetuning / trial_id
     if run.trial_record(trial_id).is_file():  # done before this resume
+        shutil.rmtree(progress_dir, ignore_errors=True)  # a kill came between the record and this
         return TrialRecord.from_dict(read_json(run.trial_record(trial_id)))
 
     import keras
 
     from tuner.data.sequences import make_sequence
-    from tuner.engine.callbacks import EpochReport, KeepBestEpoch, StopOnInterrupt, ValidationMetrics
+    from tuner.engine.callbacks import (
+        EpochReport,
+        KeepBestEpoch,
+        SaveEachEpoch,
+        StopOnInterrupt,
+        StopWhenBudgetSpent,
+        ValidationMetrics,
+    )
+    from tuner.engine.finetune_progress import latest_epoch, read_epoch, restore_model
     from tuner.engine.hypermodels import load_trial_model, make_space, trial_hyperparameters
-    from tuner.engine.tuner import IMAGE_PREDICTION_BATCH, sources_for_training, trial_seed
+    from tuner.engine.tuner import IMAGE_PREDICTION_BATCH, TimeBudgetSpent, sources_for_training, trial_seed
 
     seed = trial_seed(settings.data.seed, trial_id)
     keras.utils.set_random_seed(seed)
@@ -72,23 +89,46 @@ def finetune_best(settings: SearchSettings, dataset: Dataset, run: RunPaths) -> 
     validation_batches = make_sequence(validation_images, validation_rows, batch_size=IMAGE_PREDICTION_BATCH)
     metrics = ValidationMetrics(validation_batches, validation["label"].to_numpy(), OperatingRule.of(settings))
     keep_best = KeepBestEpoch()
+    finished, seconds_before = 0, 0.0
+    saved_folder = latest_epoch(progress_dir)
+    if saved_folder is not None:
+        saved = read_epoch(saved_folder)
+        metrics.history, metrics.probabilities = list(saved.history), list(saved.probabilities)
+        keep_best.best_score, keep_best.best_weights = saved.best_score, saved.best_weights
+        finished, seconds_before = saved.epochs, saved.seconds
+        train_batches.start_after(finished)
+        restore_model(model, saved)
     started = time.monotonic()
-    with progress_bar(f"fine-tuning trial {parent.trial_id}", total=settings.finetune_epochs * len(train_batches),
+    budget = StopWhenBudgetSpent(budget_spent)
+    remaining = settings.finetune_epochs - finished
+    with progress_bar(f"fine-tuning trial {parent.trial_id}", total=remaining * len(train_batches),
                       unit="batches", enabled=settings.show_progress) as advance:
         try:
-            model.fit(train_batches, epochs=settings.finetune_epochs, verbose=0,
-                      callbacks=[metrics, keras.callbacks.TerminateOnNaN(), StopOnInterrupt(), keep_best,
-                                 EpochReport(advance, metrics, settings.show_progress)])
+            if remaining > 0:
+                model.fit(train_batches, initial_epoch=finished, epochs=settings.finetune_epochs, verbose=0,
+                          callbacks=[metrics, keras.callbacks.TerminateOnNaN(), keep_best,
+                                     SaveEachEpoch(progress_dir, metrics, keep_best,
+                                                   lambda: seconds_before + time.monotonic() - started),
+                                     StopOnInterrupt(), budget, EpochReport(advance, metrics, settings.show_progress)])
+            elif keep_best.best_weights is not None:  # every epoch was done before a kill; the best is kept
+                model.set_weights(keep_best.best_weights)
             failure = None
         except FloatingPointError as error:  # diverged: recorded, and the parent stays the chosen model
             failure = str(error)
-    record = finetune_record(parent, trial_id, metrics.history, settings, time.monotonic() - started, failure)
+    if budget.stopped:
+        raise TimeBudgetSpent(f"fine-tuning of {parent.trial_id} stopped after epoch {len(metrics.history)} of "
+                              f"{settings.finetune_epochs}")
+    record = finetune_record(parent, trial_id, metrics.history, settings,
+                             seconds_before + time.monotonic() - started, failure)
     if record.completed:
         with atomic_path(run.finetuned_weights(trial_id)) as temporary:
             model.save_weights(temporary)
         write_validation_scores(run, trial_id, validation, metrics.probabilities[record.best_epoch - 1])
     write_record(run, record)  # last: a record means its weights are on disk
     write_trials_table(run)
+    shutil.rmtree(progress_dir, ignore_errors=True)
+    if run.finetuning.is_dir() and not any(run.finetuning.iterdir()):
+        run.finetuning.rmdir()
     return record
 
 

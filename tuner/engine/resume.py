@@ -9,6 +9,8 @@ from tuner.core.errors import ToolkitError
 from tuner.core.progress import stderr_console
 from tuner.core.runs import clear_run_folder
 from tuner.core.settings import DIGEST_KEYS_IF_CHANGED, RESUME_KEYS, SearchSettings, stored_settings
+from tuner.engine.finetune import FINETUNE_SUFFIX
+from tuner.engine.finetune_progress import in_progress
 
 
 def prepare_run_folder(settings: SearchSettings) -> bool:
@@ -26,14 +28,26 @@ def prepare_run_folder(settings: SearchSettings) -> bool:
                                  f"{manifest['finished']}): nothing to do. --overwrite searches again; "
                                  "--run NAME starts another run.", soft_wrap=True)
             return False
-        stderr_console.print(f"Resuming run {run.name} ({finished_trials} trial(s) finished) in "
-                             f"{settings.results_dir}.", soft_wrap=True)
+        stderr_console.print(_resuming_line(settings, finished_trials), soft_wrap=True)
         return True
     if settings.overwrite:
         clear_run_folder(run)
     stderr_console.print(f"New run {run.name} in {settings.results_dir}.", soft_wrap=True)
     write_json(run.settings, settings.to_dict())
     return True
+
+
+def _resuming_line(settings: SearchSettings, finished_trials: int) -> str:
+    run = settings.run
+    where = f"run {run.name} ({finished_trials} trial(s) finished) in {settings.results_dir}"
+    finetuning = in_progress(run)
+    if finetuning is None:
+        return f"Resuming {where}."
+    trial, epochs = finetuning
+    parent = trial.removesuffix(FINETUNE_SUFFIX)
+    if epochs >= settings.finetune_epochs:
+        return f"Finishing fine-tuning of {parent} (its {epochs} epochs done) in {where}."
+    return f"Resuming fine-tuning of {parent} at epoch {epochs + 1} of {settings.finetune_epochs} in {where}."
 
 
 def check_same_settings(settings: SearchSettings) -> None:

@@ -127,7 +127,11 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
             if budget_spent():  # each stage resumes with the same command
                 _say_budget_spent(settings, run)
                 return
-            finetuned = finetune_best(settings, dataset, run)
+            try:
+                finetuned = finetune_best(settings, dataset, run, budget_spent)
+            except TimeBudgetSpent as stopped:
+                _say_budget_spent(settings, run, str(stopped))
+                return
             if budget_spent():
                 _say_budget_spent(settings, run)
                 return
@@ -136,12 +140,13 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
         mark_finished(run.manifest)
 
 
-def _say_budget_spent(settings: SearchSettings, run: RunPaths) -> None:
+def _say_budget_spent(settings: SearchSettings, run: RunPaths, stage: str = "") -> None:
     finished = run.recorded_trials()
     budget = settings.time_budget
     budget_text = f"{budget:.0f} s" if budget < 120 else f"{budget / 60:.0f} min"
+    stage = f", {stage}" if stage else ""
     stderr_console.print(f"Time budget of {budget_text} spent: {finished} trial(s) of run "
-                         f"{run.name} finished; run the same command again to go on.", soft_wrap=True)
+                         f"{run.name} finished{stage}; run the same command again to go on.", soft_wrap=True)
 
 
 def _model_inputs(settings: SearchSettings, space, dataset: Dataset, weights_digest: str | None) -> np.ndarray:
