@@ -1,0 +1,103 @@
+"""A soak of SIGKILLs over a search with fine-tuning: does the same command, run again after each kill, end with
+the records of an untouched run and no temporary files?
+
+    python tools/kill_soak.py [--kills 20] [--between 6 25] [--seed 5] [--work DIR] [-- SEARCH FLAGS…]
+
+Runs the search once untouched, then again in another results folder, killed with SIGKILL `--kills` times at a
+moment drawn uniformly from `--between` seconds after each start (and started again), then left to finish.
+Prints where each kill landed (the search's trials or the fine-tuning stage's epochs, from the run folder) and
+whether the records (timings aside), the validation scores and the chosen model match, and any temporary file
+left. The default search: the real data in ../shared (`--limit 150`, 224 px, the local ImageNet weights),
+`--max-epochs 4`, `--finetune-epochs 4`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+DEFAULT_FLAGS = ["--space", "mobilenet_head", "--data", str(SHARED / "data" / "chest_xray"), "--weights",
+                 str(SHARED / "weights" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"),
+                 "--limit", "150", "--max-epochs", "4", "--finetune-epochs", "4"]
+
+
+def search(results: Path, flags: list[str], seed: int) -> list[str]:
+    return [sys.executable, "cli.py", "search", *flags, "--seed", str(seed), "--run", "soak",
+            "--results-dir", str(results), "--cache-dir", str(results.parent / "cache"), "--quiet"]
+
+
+def records(run: Path) -> dict:
+    """Every trial record without its timings, and every kept validation score file."""
+    kept = {}
+    for path in sorted((run / "trials").glob("*.json")):
+        record = json.loads(path.read_text())
+        record.pop("seconds", None)
+        for epoch in record.get("history", []):
+            epoch.pop("seconds", None)
+        kept[path.name] = record
+    for path in sorted((run / "scores").glob("*.csv")):
+        kept[path.name] = path.read_text()
+    return kept
+
+
+def where(run: Path) -> str:
+    """Where a search stands, from its run folder."""
+    progress = sorted((run / "finetuning").glob("*/epoch-*"))
+    if progress:
+        return f"fine-tuning, {progress[-1].name} kept"
+    trials = len(list((run / "trials").glob("*.json"))) if (run / "trials").is_dir() else 0
+    return f"search, {trials} trial(s) recorded"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--between", type=float, nargs=2, default=(6.0, 25.0), metavar=("LOW", "HIGH"))
+    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--work", type=Path, help="a folder for both runs (default: a temporary one)")
+    parser.add_argument("flags", nargs="*", help="the search's flags, after `--` (default: see above)")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="kill-soak-"))
+    flags = args.flags or DEFAULT_FLAGS
+    untouched, soaked = work / "untouched" / "results", work / "soaked" / "results"
+    for folder in (untouched, soaked):
+        shutil.rmtree(folder, ignore_errors=True)
+    started = time.monotonic()
+    subprocess.run(search(untouched, flags, args.seed), cwd=REPO, check=True, stderr=subprocess.DEVNULL)
+    print(f"untouched run: {time.monotonic() - started:.0f} s")
+    draw = random.Random(args.seed)
+    landed = {"search": 0, "fine-tuning": 0}
+    for kill in range(1, args.kills + 1):
+        process = subprocess.Popen(search(soaked, flags, args.seed), cwd=REPO, stderr=subprocess.DEVNULL)
+        try:
+            process.wait(timeout=draw.uniform(*args.between))
+            print(f"kill {kill}: the search had finished")
+            break
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+        stage = where(soaked / "soak")
+        landed[stage.split(",")[0]] += 1
+        print(f"kill {kill}: {stage}")
+    final = subprocess.run(search(soaked, flags, args.seed), cwd=REPO, capture_output=True, text=True)
+    print(f"after the kills: exit {final.returncode}; first line: {final.stderr.splitlines()[0]}")
+    same = records(soaked / "soak") == records(untouched / "soak")
+    leftovers = [str(path) for path in (soaked / "soak").rglob("*.tmp*")]
+    print(f"kills landed: {landed}; records and validation scores equal to the untouched run's: {same}; "
+          f"temporary files left: {leftovers or 'none'}; fine-tuning progress left: "
+          f"{(soaked / 'soak' / 'finetuning').exists()}")
+    sys.exit(0 if same and not leftovers and final.returncode == 0 else 1)
+
+
+if __name__ == "__main__":
+    main()
