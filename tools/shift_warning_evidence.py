@@ -2,6 +2,7 @@
 validation patients that the reference did not hold?
 
     python tools/shift_warning_evidence.py --results-dir DIR --run NAME [--splits 200] [--sizes 50 100 300]
+                                           [--images-independent]
 
 Reads the chosen model's validation scores (results/<run>/scores/<trial>-validation.csv, kept by the
 search or by `test`). Many times over: a random set of validation patients holding about SIZE images
@@ -9,6 +10,8 @@ is held out as the "folder"; the others are the reference: the run's rule choose
 and they give the recall, specificity and score distributions the warning compares with; the run's
 prevalence (the reference's own share) is the stated one, as in a plain `predict`. Prints, per size, the
 share of folders the share test, the mixture test and either of them flagged. No test image is read.
+Both tests count the patients of the folder and of the reference, as `predict` does; `--images-independent`
+counts images as independent instead (what the warning did before).
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from tuner.evaluation.scoring import validation_scores  # noqa: E402
 from tuner.evaluation.shift import shift_check  # noqa: E402
 
 
-def false_alarms(scores: pd.DataFrame, rule: OperatingRule, size: int, splits: int, seed: int) -> dict:
+def false_alarms(scores: pd.DataFrame, rule: OperatingRule, size: int, splits: int, seed: int,
+                 by_patient: bool = True) -> dict:
     """Shares of held-out folders of about `size` images that each test (and either) flagged."""
     rng = np.random.default_rng(seed)
     patients = scores["patient"].to_numpy()
@@ -49,7 +53,9 @@ def false_alarms(scores: pd.DataFrame, rule: OperatingRule, size: int, splits: i
         specificity = (~called[reference_labels == 0]).mean()
         check = shift_check(probabilities[folder], point.threshold, recall, specificity, reference_labels.mean(),
                             int(reference_labels.sum()), int((reference_labels == 0).sum()), reference_labels,
-                            reference_scores, seed=seed + split)
+                            reference_scores, seed=seed + split,
+                            groups=patients[folder] if by_patient else None,
+                            validation_groups=patients[~folder] if by_patient else None)
         flags["share"] += check["share"]["shifted"]
         flags["mixture"] += check["mixture"]["shifted"]
         flags["either"] += check["shifted"]
@@ -62,6 +68,7 @@ def main() -> None:
     parser.add_argument("--run")
     parser.add_argument("--splits", type=int, default=200)
     parser.add_argument("--sizes", type=int, nargs="+", default=[50, 100, 300])
+    parser.add_argument("--images-independent", action="store_true")
     args = parser.parse_args()
     run = find_run(Path(args.results_dir), args.run)
     settings = settings_from_run(run)
@@ -70,12 +77,13 @@ def main() -> None:
     if scores is None:
         sys.exit(f"no validation scores of trial {trial.trial_id} in {run.directory} and no data folder to make them")
     rule = OperatingRule.of(settings)
+    counted = "images counted as independent" if args.images_independent else "patients counted"
     print(f"run {run.name}, trial {trial.trial_id}: {len(scores)} validation images, {args.splits} held-out folders "
-          "per size")
+          f"per size, {counted}")
     print("| folder size (images) | share test | mixture test | either (the warning) |")
     print("|---:|---:|---:|---:|")
     for size in args.sizes:
-        rates = false_alarms(scores, rule, size, args.splits, settings.data.seed)
+        rates = false_alarms(scores, rule, size, args.splits, settings.data.seed, not args.images_independent)
         print(f"| {size} | {rates['share']:.1%} | {rates['mixture']:.1%} | {rates['either']:.1%} |")
 
 

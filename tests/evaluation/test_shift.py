@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tuner.evaluation.shift import mixture_test, share_test, shift_check, shift_warning
+from tuner.evaluation.shift import design_effect, mixture_test, share_test, shift_check, shift_warning
 
 
 def _scores(rng, n_negative, n_positive, negative_shift=0.0):
@@ -46,3 +46,42 @@ def test_shift_check_and_its_warning_line():
     _, alike = _scores(rng, 100, 170)
     quiet = shift_check(alike, threshold, recall, specificity, 0.63, 740, 270, validation_labels, validation_scores)
     assert not quiet["shifted"] and shift_warning(quiet) is None
+
+
+def test_the_design_effect_of_a_patients_alike_images():
+    values = np.array([1, 0, 1, 1, 0, 0, 1, 0] * 10)
+    assert design_effect(values, None) == 1.0
+    assert design_effect(values, np.arange(values.size)) == 1.0  # one image a patient
+    patients = np.repeat(np.arange(values.size), 3)  # three identical images a patient
+    assert 2.9 < design_effect(np.repeat(values, 3), patients) < 3.1
+
+
+def _patients_scores(rng, n_patients, images_per_patient=4, positive_share=0.7):
+    """Patients whose images share their label and, up to a little noise, their score."""
+    labels = rng.random(n_patients) < positive_share
+    logits = np.where(labels, rng.normal(2.0, 1.5, n_patients), rng.normal(-2.0, 1.5, n_patients))
+    images = np.repeat(logits, images_per_patient) + rng.normal(0, 0.1, n_patients * images_per_patient)
+    return (np.repeat(labels.astype(int), images_per_patient), 1 / (1 + np.exp(-images)),
+            np.repeat(np.arange(n_patients), images_per_patient))
+
+
+def test_folders_like_validation_are_flagged_at_the_nominal_rate_when_patients_are_counted():
+    """Folders of whole patients from validation's population: counting images as independent flags many of
+    them; counting patients, about ALPHA of them."""
+    rng = np.random.default_rng(3)
+    labels, scores, patients = _patients_scores(rng, 250)
+    called = scores >= 0.5
+    recall, specificity = called[labels == 1].mean(), (~called[labels == 0]).mean()
+    prevalence, counts = labels.mean(), (int(labels.sum()), int((labels == 0).sum()))
+    flagged = {"patients": 0, "images": 0}
+    for _ in range(300):
+        _, folder_scores, folder_patients = _patients_scores(rng, 75, positive_share=prevalence)
+        folder_called = folder_scores >= 0.5
+        effects = {"folder_effect": design_effect(folder_called, folder_patients),
+                   "recall_effect": design_effect(called[labels == 1], patients[labels == 1]),
+                   "specificity_effect": design_effect(~called[labels == 0], patients[labels == 0])}
+        arguments = (int(folder_called.sum()), folder_called.size, recall, specificity, prevalence, *counts)
+        flagged["patients"] += share_test(*arguments, **effects)["shifted"]
+        flagged["images"] += share_test(*arguments)["shifted"]
+    assert effects["folder_effect"] > 3
+    assert flagged["patients"] / 300 <= 0.04 < 0.1 <= flagged["images"] / 300, flagged

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tuner.core.runs import RunPaths
-from tuner.data.layout import CLASS_NAMES
+from tuner.data.layout import CLASS_NAMES, patient_id
 from tuner.evaluation.holdout import choose_trial
 from tuner.evaluation.scoring import collect_images, decode_files, probabilities_of, validation_scores
 from tuner.evaluation.shift import MIN_IMAGES, shift_check
@@ -65,9 +65,12 @@ def predict_files(run: RunPaths, paths: list[str], trial_id: str | None = None, 
         if counts is not None:
             # A site point differs from validation by design: only its share is checked against it.
             compare = reference is not None and site_point is None
+            # Images of one patient (known from Kaggle-style file names) count as one patient's, not as many.
+            patients = [patient_id(file.name) or str(file) for file in readable]
             check = shift_check(probabilities, threshold, recall, specificity, folder_prevalence, *counts,
                                 reference["label"].to_numpy() if compare else None,
-                                reference["probability"].to_numpy() if compare else None, seed=settings.data.seed)
+                                reference["probability"].to_numpy() if compare else None, seed=settings.data.seed,
+                                groups=patients, validation_groups=reference["patient"].to_numpy() if compare else None)
     if explain_dir is not None:
         from tuner.evaluation.explain import explain_images
 

@@ -7,12 +7,16 @@
    distance to the best-fitting mixture; its p-value comes from a bootstrap that redraws both the
    folder (from that mixture) and validation's scores, since both are samples.
 
+Images of one patient share their label and look alike, so both tests count patients where they are known:
+the share test's variances grow by each share's design effect, and the bootstrap draws whole patients.
+
 The false-alarm rate on held-out validation patients: docs/results.md ("The shift warning").
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.stats import norm
 
@@ -25,14 +29,37 @@ BOOTSTRAP_RESAMPLES = 500
 LOGIT_CLIP = 1e-7
 
 
+def design_effect(values: ArrayLike, groups: ArrayLike | None) -> float:
+    """How many times the variance of the share of true `values` grows because images of a group (a patient)
+    are alike: the cluster-robust (ratio-estimator) variance over the binomial one, at least 1.
+
+    Args:
+        values: one 0/1 per image. groups: one key per image (None: every image its own group).
+    """
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if groups is None or values.size < 2:
+        return 1.0
+    codes = pd.factorize(np.asarray(groups).ravel())[0]
+    n_groups, mean = codes.max() + 1, values.mean()
+    binomial = mean * (1 - mean) / values.size
+    if n_groups < 2 or n_groups == values.size or binomial == 0:
+        return 1.0
+    totals, sizes = np.bincount(codes, weights=values), np.bincount(codes)
+    robust = n_groups / (n_groups - 1) * np.sum((totals - mean * sizes) ** 2) / values.size**2
+    return float(max(1.0, robust / binomial))
+
+
 def share_test(called: int, n_images: int, recall: float, specificity: float, prevalence: float,
-               n_positives: int, n_negatives: int) -> dict:
+               n_positives: int, n_negatives: int, folder_effect: float = 1.0, recall_effect: float = 1.0,
+               specificity_effect: float = 1.0) -> dict:
     """Is the share called PNEUMONIA what the operating point predicts at `prevalence`?
 
     Args:
         called, n_images: images of the folder called PNEUMONIA, and all of them.
         recall, specificity: the operating point's, measured on `n_positives` and `n_negatives`
             validation images (their sampling error counts too).
+        folder_effect, recall_effect, specificity_effect: the design effects (`design_effect`) of the folder's
+            share called and of validation's recall and specificity; 1 for independent images.
 
     Returns:
         `observed`, `expected` (shares), `prevalence`, `p_value` (two-sided, normal approximation),
@@ -42,9 +69,10 @@ def share_test(called: int, n_images: int, recall: float, specificity: float, pr
     # Validation's figures as (k + 1/2) / (n + 1), so that a perfect recall still has a variance.
     smoothed_recall = (recall * n_positives + 0.5) / (n_positives + 1)
     smoothed_specificity = (specificity * n_negatives + 0.5) / (n_negatives + 1)
-    variance = (expected * (1 - expected) / n_images
-                + prevalence**2 * smoothed_recall * (1 - smoothed_recall) / max(n_positives, 1)
-                + (1 - prevalence) ** 2 * smoothed_specificity * (1 - smoothed_specificity) / max(n_negatives, 1))
+    variance = (folder_effect * expected * (1 - expected) / n_images
+                + recall_effect * prevalence**2 * smoothed_recall * (1 - smoothed_recall) / max(n_positives, 1)
+                + specificity_effect * (1 - prevalence) ** 2 * smoothed_specificity * (1 - smoothed_specificity)
+                / max(n_negatives, 1))
     observed = called / n_images
     z = (observed - expected) / np.sqrt(max(variance, 1e-12))
     p_value = float(2 * norm.sf(abs(z)))
@@ -72,9 +100,34 @@ def _best_mixture(folder: np.ndarray, positives: np.ndarray, negatives: np.ndarr
     return float(distances[best]), float(MIXTURE_GRID[best])
 
 
+def _by_group(values: np.ndarray, groups: ArrayLike | None) -> list[np.ndarray]:
+    """`values` split into their groups (each value its own group without `groups`)."""
+    if groups is None:
+        return [values[i : i + 1] for i in range(values.size)]
+    codes = pd.factorize(np.asarray(groups).ravel())[0]
+    order = np.argsort(codes, kind="stable")
+    return np.split(values[order], np.cumsum(np.bincount(codes))[:-1])
+
+
+def _draw(groups: list[np.ndarray], count: int, rng: np.random.Generator) -> np.ndarray:
+    """`count` values drawn as whole groups, with replacement (the last group cut to fit)."""
+    if count == 0:
+        return np.empty(0)
+    picked = rng.integers(len(groups), size=count)  # every group holds at least one value: enough
+    sizes = np.cumsum([groups[i].size for i in picked])
+    needed = int(np.searchsorted(sizes, count)) + 1
+    return np.concatenate([groups[i] for i in picked[:needed]])[:count]
+
+
 def mixture_test(probabilities: ArrayLike, validation_labels: ArrayLike, validation_probabilities: ArrayLike,
-                 seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES) -> dict:
+                 seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES, groups: ArrayLike | None = None,
+                 validation_groups: ArrayLike | None = None) -> dict:
     """Do the folder's scores fit validation's NORMAL and PNEUMONIA scores mixed at some prevalence?
+
+    Args:
+        groups, validation_groups: the patient of each image of the folder and of validation (None: images
+            independent). The bootstrap redraws validation by patient, and draws the null folder as whole
+            validation patients when the folder has patients of several images.
 
     Returns:
         `distance` (KS, on logits), `fitted_prevalence` (the best mixture's share of PNEUMONIA),
@@ -85,14 +138,21 @@ def mixture_test(probabilities: ArrayLike, validation_labels: ArrayLike, validat
     reference = _logits(validation_probabilities)
     positives, negatives = reference[labels], reference[~labels]
     distance, fitted = _best_mixture(folder, positives, negatives)
+    validation_groups = None if validation_groups is None else np.asarray(validation_groups).ravel()
+    positive_groups = _by_group(positives, None if validation_groups is None else validation_groups[labels])
+    negative_groups = _by_group(negatives, None if validation_groups is None else validation_groups[~labels])
+    folder_clustered = groups is not None and pd.Series(np.asarray(groups).ravel()).duplicated().any()
+    folder_positives = positive_groups if folder_clustered else _by_group(positives, None)
+    folder_negatives = negative_groups if folder_clustered else _by_group(negatives, None)
     rng = np.random.default_rng(seed)
     exceed = 0
     for _ in range(resamples):
         # A folder drawn from the fitted mixture, judged against validation redrawn: both are samples.
-        drawn_positive = rng.random(folder.size) < fitted
-        sample = np.where(drawn_positive, rng.choice(positives, folder.size), rng.choice(negatives, folder.size))
-        null_distance, _ = _best_mixture(sample, rng.choice(positives, positives.size),
-                                         rng.choice(negatives, negatives.size))
+        n_positive = rng.binomial(folder.size, fitted)
+        sample = np.concatenate([_draw(folder_positives, n_positive, rng),
+                                 _draw(folder_negatives, folder.size - n_positive, rng)])
+        null_distance, _ = _best_mixture(sample, _draw(positive_groups, positives.size, rng),
+                                         _draw(negative_groups, negatives.size, rng))
         exceed += null_distance >= distance
     p_value = (exceed + 1) / (resamples + 1)
     return {"distance": distance, "fitted_prevalence": fitted, "p_value": float(p_value), "shifted": p_value < ALPHA}
@@ -100,7 +160,8 @@ def mixture_test(probabilities: ArrayLike, validation_labels: ArrayLike, validat
 
 def shift_check(probabilities: ArrayLike, threshold: float, recall: float, specificity: float, prevalence: float,
                 n_positives: int, n_negatives: int, validation_labels: ArrayLike | None = None,
-                validation_probabilities: ArrayLike | None = None, seed: int = 0) -> dict | None:
+                validation_probabilities: ArrayLike | None = None, seed: int = 0, groups: ArrayLike | None = None,
+                validation_groups: ArrayLike | None = None) -> dict | None:
     """Both tests on a folder's probabilities (None for fewer than MIN_IMAGES images).
 
     Args:
@@ -109,6 +170,8 @@ def shift_check(probabilities: ArrayLike, threshold: float, recall: float, speci
         prevalence: where the folder comes from, as stated (else the run's).
         validation_labels, validation_probabilities: the model's validation scores, for the mixture
             test; without them it is skipped.
+        groups, validation_groups: the patient of each image of the folder and of validation (None: every
+            image its own): both tests then count patients (`design_effect`, the bootstrap).
 
     Returns:
         `n_images`, `share` (`share_test`), `mixture` (`mixture_test` or None), `shifted` (either found it).
@@ -116,11 +179,19 @@ def shift_check(probabilities: ArrayLike, threshold: float, recall: float, speci
     scores = np.asarray(probabilities, dtype=np.float64).ravel()
     if scores.size < MIN_IMAGES:
         return None
+    effects = {"folder_effect": design_effect(scores >= threshold, groups)}
+    if validation_labels is not None and validation_probabilities is not None and validation_groups is not None:
+        labels = np.asarray(validation_labels).ravel().astype(bool)
+        called = np.asarray(validation_probabilities, dtype=np.float64).ravel() >= threshold
+        patients = np.asarray(validation_groups).ravel()
+        effects["recall_effect"] = design_effect(called[labels], patients[labels])
+        effects["specificity_effect"] = design_effect(~called[~labels], patients[~labels])
     share = share_test(int((scores >= threshold).sum()), scores.size, recall, specificity, prevalence,
-                       n_positives, n_negatives)
+                       n_positives, n_negatives, **effects)
     mixture = None
     if validation_labels is not None and validation_probabilities is not None:
-        mixture = mixture_test(scores, validation_labels, validation_probabilities, seed=seed)
+        mixture = mixture_test(scores, validation_labels, validation_probabilities, seed=seed, groups=groups,
+                               validation_groups=validation_groups)
     return {"n_images": int(scores.size), "share": share, "mixture": mixture,
             "shifted": share["shifted"] or bool(mixture and mixture["shifted"])}
 
