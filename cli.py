@@ -596,8 +596,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
+    from tuner.core.allocator import relaunch_with_tcmalloc
     from tuner.core.quiet import filter_native_stderr
 
+    relaunch_with_tcmalloc(sys.argv[1:])
     filter_native_stderr()
     sys.exit(main())
 

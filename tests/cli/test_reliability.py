@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes.util
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -83,6 +85,35 @@ def test_killed_search_resumes_to_the_same_trials(data, tmp_path, uninterrupted)
     assert final.returncode == 0, final.stderr
     assert finished_trials(run) == finished_trials(uninterrupted)
     assert not list(run.directory.rglob("*.tmp*")), "temporary files left behind"
+
+
+def test_tcmalloc_where_installed_and_the_same_trials_without_it(data, tmp_path, uninterrupted):
+    """`search` runs on tcmalloc where it is installed (tuner/core/allocator.py), and the allocator changes no
+    record: the C library's malloc (XRAY_TUNER_ALLOCATOR=system) gives the same trials."""
+    installed = sys.platform == "linux" and ctypes.util.find_library("tcmalloc_minimal") is not None
+    assert json.loads(uninterrupted.manifest.read_text())["memory_allocator"] == ("tcmalloc" if installed else "system")
+    if not installed:
+        pytest.skip("tcmalloc is not installed here (Debian: apt-get install libtcmalloc-minimal4)")
+    results = tmp_path / "results"
+    system = subprocess.run([sys.executable, "cli.py", *search_args(data, results, tmp_path / "cache")], cwd=REPO,
+                            capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "XRAY_TUNER_ALLOCATOR": "system"})
+    assert system.returncode == 0, system.stderr
+    run = RunPaths(results / "r")
+    assert json.loads(run.manifest.read_text())["memory_allocator"] == "system"
+    assert trial_records(run) == trial_records(uninterrupted)
+
+
+def trial_records(run: RunPaths) -> dict:
+    """Every trial's record, timings aside."""
+    records = {}
+    for path in sorted(run.trial_records.glob("*.json")):
+        record = json.loads(path.read_text())
+        del record["seconds"]
+        for epoch in record["history"]:
+            del epoch["seconds"]
+        records[path.name] = record
+    return records
 
 
 def test_resume_removes_what_a_kill_mid_write_left(data, tmp_path):

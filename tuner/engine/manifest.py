@@ -34,6 +34,7 @@ def write_manifest(path: Path, command_line: str, settings: dict, data_fingerpri
     import keras
 
     from tuner import __version__
+    from tuner.core.allocator import allocator_in_use
 
     previous = read_json(path) if path.is_file() else {}
     backend = keras.backend.backend()
@@ -46,6 +47,7 @@ def write_manifest(path: Path, command_line: str, settings: dict, data_fingerpri
                      "keras_tuner": _version("keras-tuner"), "numpy": _version("numpy"), "xray_tuner": __version__},
         "backend": backend,
         "device": device_name(),
+        "memory_allocator": allocator_in_use(),
         "data_fingerprint": data_fingerprint,
         "weights_sha256": weights_sha256,
         "synthetic_data": synthetic_data or previous.get("synthetic_data", False),
