@@ -50,13 +50,16 @@ def records(run: Path) -> dict:
     return kept
 
 
-def where(run: Path) -> str:
-    """Where a search stands, from its run folder."""
+def where(run: Path, search_trials: int) -> str:
+    """Where a search stands, from its run folder; `search_trials`: how many the untouched run's search had."""
     progress = sorted((run / "finetuning").glob("*/epoch-*"))
     if progress:
         return f"fine-tuning, {progress[-1].name} kept"
-    trials = len(list((run / "trials").glob("*.json"))) if (run / "trials").is_dir() else 0
-    return f"search, {trials} trial(s) recorded"
+    trials = [path for path in (run / "trials").glob("*.json") if "-" not in path.stem] if (run / "trials").is_dir() \
+        else []
+    if len(trials) == search_trials:
+        return "fine-tuning, no epoch kept yet (or the search's last step)"
+    return f"search, {len(trials)} trial(s) recorded"
 
 
 def main() -> None:
@@ -74,7 +77,8 @@ def main() -> None:
         shutil.rmtree(folder, ignore_errors=True)
     started = time.monotonic()
     subprocess.run(search(untouched, flags, args.seed), cwd=REPO, check=True, stderr=subprocess.DEVNULL)
-    print(f"untouched run: {time.monotonic() - started:.0f} s")
+    search_trials = len([path for path in (untouched / "soak" / "trials").glob("*.json") if "-" not in path.stem])
+    print(f"untouched run: {time.monotonic() - started:.0f} s, {search_trials} search trials")
     draw = random.Random(args.seed)
     landed = {"search": 0, "fine-tuning": 0}
     for kill in range(1, args.kills + 1):
@@ -86,7 +90,7 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             process.send_signal(signal.SIGKILL)
             process.wait()
-        stage = where(soaked / "soak")
+        stage = where(soaked / "soak", search_trials)
         landed[stage.split(",")[0]] += 1
         print(f"kill {kill}: {stage}")
     final = subprocess.run(search(soaked, flags, args.seed), cwd=REPO, capture_output=True, text=True)
