@@ -5,10 +5,10 @@ the records of an untouched run and no temporary files?
 
 Runs the search once untouched, then again in another results folder, killed with SIGKILL `--kills` times at a
 moment drawn uniformly from `--between` seconds after each start (and started again), then left to finish.
-Prints where each kill landed (the search's trials or the fine-tuning stage's epochs, from the run folder) and
-whether the records (timings aside), the validation scores and the chosen model match, and any temporary file
-left. The default search: the real data in ../shared (`--limit 150`, 224 px, the local ImageNet weights),
-`--max-epochs 4`, `--finetune-epochs 4`.
+Prints where each kill landed (the search's trials or the fine-tuning stage's epochs, from the run folder),
+whether the trial records (timings aside) and the validation scores match, and any temporary file left. The
+default search: the real data in ../shared (`--limit 150`, 224 px, the local ImageNet weights), `--max-epochs 4`,
+`--finetune-epochs 4`.
 """
 
 from __future__ import annotations
@@ -94,7 +94,8 @@ def main() -> None:
         landed[stage.split(",")[0]] += 1
         print(f"kill {kill}: {stage}")
     final = subprocess.run(search(soaked, flags, args.seed), cwd=REPO, capture_output=True, text=True)
-    print(f"after the kills: exit {final.returncode}; first line: {final.stderr.splitlines()[0]}")
+    first_line = final.stderr.splitlines()[0] if final.stderr else ""
+    print(f"after the kills: exit {final.returncode}; first line: {first_line}")
     same = records(soaked / "soak") == records(untouched / "soak")
     leftovers = [str(path) for path in (soaked / "soak").rglob("*.tmp*")]
     print(f"kills landed: {landed}; records and validation scores equal to the untouched run's: {same}; "

@@ -54,6 +54,7 @@ def test_the_design_effect_of_a_patients_alike_images():
     assert design_effect(values, np.arange(values.size)) == 1.0  # one image a patient
     patients = np.repeat(np.arange(values.size), 3)  # three identical images a patient
     assert 2.9 < design_effect(np.repeat(values, 3), patients) < 3.1
+    assert design_effect([1, 0, 1, 1], ["a", "a", "a", "a"]) == 4  # one patient: as good as one image
 
 
 def _patients_scores(rng, n_patients, images_per_patient=4, positive_share=0.7):
@@ -85,3 +86,17 @@ def test_folders_like_validation_are_flagged_at_the_nominal_rate_when_patients_a
         flagged["images"] += share_test(*arguments)["shifted"]
     assert effects["folder_effect"] > 3
     assert flagged["patients"] / 300 <= 0.04 < 0.1 <= flagged["images"] / 300, flagged
+
+
+def test_the_mixture_test_counting_patients_keeps_its_rate_on_folders_like_validation():
+    """Folders of whole patients from validation's population, at prevalences from 0.3 to 0.8: the bootstrap that
+    draws whole patients flags about ALPHA of them; drawing images as independent flags many."""
+    rng = np.random.default_rng(4)
+    labels, scores, patients = _patients_scores(rng, 250)
+    flagged = {"patients": 0, "images": 0}
+    for folder in range(30):
+        _, folder_scores, folder_patients = _patients_scores(rng, 40, positive_share=rng.uniform(0.3, 0.8))
+        flagged["patients"] += mixture_test(folder_scores, labels, scores, seed=folder, resamples=100,
+                                            groups=folder_patients, validation_groups=patients)["shifted"]
+        flagged["images"] += mixture_test(folder_scores, labels, scores, seed=folder, resamples=100)["shifted"]
+    assert flagged["patients"] <= 2 and flagged["images"] >= 6, flagged

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 
 import keras
@@ -132,6 +133,8 @@ class SaveEachEpoch(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         from tuner.engine.finetune_progress import save_epoch
 
+        if self.model.stop_training:  # TerminateOnNaN ended the epoch part-way: not a finished epoch
+            return
         save_epoch(self.directory, self.model, epochs=epoch + 1, history=self.validation.history,
                    probabilities=self.validation.probabilities, best_score=self.keep_best.best_score,
                    best_weights=self.keep_best.best_weights, seconds=self.seconds_so_far())
@@ -147,3 +150,18 @@ class StopWhenBudgetSpent(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if epoch + 1 < self.params.get("epochs", 0) and self.budget_spent():
             self.model.stop_training = self.stopped = True
+
+
+class SetPythonRandomState(keras.callbacks.Callback):
+    """Sets Python's random state when the first epoch of this `fit` begins: after the draws Keras makes while
+    setting up (the JAX and torch trainers read one batch, and so shuffle once), before the draw that orders the
+    epoch's batches (Keras' PyDataset adapter shuffles them with Python's `random`)."""
+
+    def __init__(self, state: tuple) -> None:
+        super().__init__()
+        self.state = state
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.state is not None:
+            random.setstate(self.state)
+            self.state = None

@@ -16,6 +16,7 @@ import shutil
 import time
 
 from tuner.core.atomic import atomic_path, read_json
+from tuner.core.errors import ToolkitError
 from tuner.core.progress import progress_bar
 from tuner.core.runs import RunPaths
 from tuner.core.settings import SearchSettings
@@ -56,7 +57,7 @@ def finetune_best(settings: SearchSettings, dataset: Dataset, run: RunPaths,
     trial_id = parent.trial_id + FINETUNE_SUFFIX
     progress_dir = run.finetuning / trial_id
     if run.trial_record(trial_id).is_file():  # done before this resume
-        shutil.rmtree(progress_dir, ignore_errors=True)  # a kill came between the record and this
+        _remove_progress(run, progress_dir)  # a kill came between the record and this
         return TrialRecord.from_dict(read_json(run.trial_record(trial_id)))
 
     import keras
@@ -66,6 +67,7 @@ def finetune_best(settings: SearchSettings, dataset: Dataset, run: RunPaths,
         EpochReport,
         KeepBestEpoch,
         SaveEachEpoch,
+        SetPythonRandomState,
         StopOnInterrupt,
         StopWhenBudgetSpent,
         ValidationMetrics,
@@ -89,15 +91,19 @@ def finetune_best(settings: SearchSettings, dataset: Dataset, run: RunPaths,
     validation_batches = make_sequence(validation_images, validation_rows, batch_size=IMAGE_PREDICTION_BATCH)
     metrics = ValidationMetrics(validation_batches, validation["label"].to_numpy(), OperatingRule.of(settings))
     keep_best = KeepBestEpoch()
-    finished, seconds_before = 0, 0.0
+    finished, seconds_before, python_random_state = 0, 0.0, None
     saved_folder = latest_epoch(progress_dir)
     if saved_folder is not None:
-        saved = read_epoch(saved_folder)
+        try:
+            saved = read_epoch(saved_folder)
+            restore_model(model, saved)
+        except Exception as error:  # a damaged copy (a power cut, a synced folder): the user decides
+            raise ToolkitError(f"the fine-tuning progress in {saved_folder} cannot be read ({error}); delete "
+                               f"{progress_dir} to fine-tune trial {parent.trial_id} from its first epoch") from None
         metrics.history, metrics.probabilities = list(saved.history), list(saved.probabilities)
         keep_best.best_score, keep_best.best_weights = saved.best_score, saved.best_weights
-        finished, seconds_before = saved.epochs, saved.seconds
+        finished, seconds_before, python_random_state = saved.epochs, saved.seconds, saved.python_random_state
         train_batches.start_after(finished)
-        restore_model(model, saved)
     started = time.monotonic()
     budget = StopWhenBudgetSpent(budget_spent)
     remaining = settings.finetune_epochs - finished
@@ -106,7 +112,8 @@ def finetune_best(settings: SearchSettings, dataset: Dataset, run: RunPaths,
         try:
             if remaining > 0:
                 model.fit(train_batches, initial_epoch=finished, epochs=settings.finetune_epochs, verbose=0,
-                          callbacks=[metrics, keras.callbacks.TerminateOnNaN(), keep_best,
+                          callbacks=[SetPythonRandomState(python_random_state), metrics,
+                                     keras.callbacks.TerminateOnNaN(), keep_best,
                                      SaveEachEpoch(progress_dir, metrics, keep_best,
                                                    lambda: seconds_before + time.monotonic() - started),
                                      StopOnInterrupt(), budget, EpochReport(advance, metrics, settings.show_progress)])
@@ -126,10 +133,14 @@ def finetune_best(settings: SearchSettings, dataset: Dataset, run: RunPaths,
         write_validation_scores(run, trial_id, validation, metrics.probabilities[record.best_epoch - 1])
     write_record(run, record)  # last: a record means its weights are on disk
     write_trials_table(run)
+    _remove_progress(run, progress_dir)
+    return record
+
+
+def _remove_progress(run: RunPaths, progress_dir) -> None:
     shutil.rmtree(progress_dir, ignore_errors=True)
     if run.finetuning.is_dir() and not any(run.finetuning.iterdir()):
         run.finetuning.rmdir()
-    return record
 
 
 def finetune_record(parent: TrialRecord, trial_id: str, history: list[dict], settings: SearchSettings,

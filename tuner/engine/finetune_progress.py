@@ -94,11 +94,9 @@ def save_epoch(directory: Path, model, *, epochs: int, history: list[dict], prob
              **{f"random_{index}": value for index, value in enumerate(random_state)})
     write_json(temporary / "state.json", {"epochs": epochs, "history": history, "best_score": best_score,
                                           "seconds": seconds, "python_random_state": random.getstate()})
-    for path in temporary.iterdir():
+    for path in [*temporary.iterdir(), temporary]:
         _sync(path)
-    if final.exists():  # an epoch trained again after its folder was written and the stage then resumed earlier
-        shutil.rmtree(final)
-    os.rename(temporary, final)
+    os.rename(temporary, final)  # never there: the stage resumes from its newest folder and goes past it
     _sync(directory)
     for older in directory.glob("epoch-*"):
         if older != final and _EPOCH_FOLDER.fullmatch(older.name):
@@ -123,7 +121,8 @@ def read_epoch(folder: Path) -> SavedEpoch:
 
 def restore_model(model, saved: SavedEpoch) -> None:
     """Load the weights, the optimizer's state and the random state of `saved` into `model` (built and compiled
-    as the stage built it), and set Python's random state to the saved one: call it just before `fit`."""
+    as the stage built it). Python's random state (`saved.python_random_state`) is for the caller to set when
+    the first resumed epoch begins (`callbacks.SetPythonRandomState`)."""
     if model.optimizer is not None and not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
     model.load_weights(saved.folder / "model.weights.h5")
@@ -133,12 +132,13 @@ def restore_model(model, saved: SavedEpoch) -> None:
                          f"{len(variables)}")
     for variable, value in zip(variables, saved.random_state):
         variable.assign(value)
-    random.setstate(saved.python_random_state)
 
 
 def _sync(path: Path) -> None:
     descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)
+    except OSError:  # some file systems (FUSE mounts) refuse to sync a folder: the rename still orders the writes
+        pass
     finally:
         os.close(descriptor)

@@ -66,7 +66,7 @@ def predict_files(run: RunPaths, paths: list[str], trial_id: str | None = None, 
             # A site point differs from validation by design: only its share is checked against it.
             compare = reference is not None and site_point is None
             # Images of one patient (known from Kaggle-style file names) count as one patient's, not as many.
-            patients = [patient_id(file.name) or str(file) for file in readable]
+            patients = [f"{file.parent}/{patient_id(file.name) or file.name}" for file in readable]
             check = shift_check(probabilities, threshold, recall, specificity, folder_prevalence, *counts,
                                 reference["label"].to_numpy() if compare else None,
                                 reference["probability"].to_numpy() if compare else None, seed=settings.data.seed,

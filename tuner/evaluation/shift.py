@@ -15,6 +15,8 @@ The false-alarm rate on held-out validation patients: docs/results.md ("The shif
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
@@ -42,7 +44,9 @@ def design_effect(values: ArrayLike, groups: ArrayLike | None) -> float:
     codes = pd.factorize(np.asarray(groups).ravel())[0]
     n_groups, mean = codes.max() + 1, values.mean()
     binomial = mean * (1 - mean) / values.size
-    if n_groups < 2 or n_groups == values.size or binomial == 0:
+    if n_groups == 1:
+        return float(values.size)  # one patient: as good as one image
+    if n_groups == values.size or binomial == 0:
         return 1.0
     totals, sizes = np.bincount(codes, weights=values), np.bincount(codes)
     robust = n_groups / (n_groups - 1) * np.sum((totals - mean * sizes) ** 2) / values.size**2
@@ -100,23 +104,39 @@ def _best_mixture(folder: np.ndarray, positives: np.ndarray, negatives: np.ndarr
     return float(distances[best]), float(MIXTURE_GRID[best])
 
 
-def _by_group(values: np.ndarray, groups: ArrayLike | None) -> list[np.ndarray]:
-    """`values` split into their groups (each value its own group without `groups`)."""
-    if groups is None:
-        return [values[i : i + 1] for i in range(values.size)]
-    codes = pd.factorize(np.asarray(groups).ravel())[0]
+@dataclass(frozen=True)
+class _Grouped:
+    """Values sorted by their group (a patient), with each group's start and size."""
+
+    values: np.ndarray
+    starts: np.ndarray
+    sizes: np.ndarray
+
+
+def _grouped(values: np.ndarray, groups: ArrayLike | None) -> _Grouped:
+    codes = np.arange(values.size) if groups is None else pd.factorize(np.asarray(groups).ravel())[0]
     order = np.argsort(codes, kind="stable")
-    return np.split(values[order], np.cumsum(np.bincount(codes))[:-1])
+    sizes = np.bincount(codes, minlength=codes.max() + 1 if codes.size else 0)
+    return _Grouped(values[order], np.cumsum(sizes) - sizes, sizes)
 
 
-def _draw(groups: list[np.ndarray], count: int, rng: np.random.Generator) -> np.ndarray:
+def _whole_groups(grouped: _Grouped, count: int, rng: np.random.Generator) -> np.ndarray:
     """`count` values drawn as whole groups, with replacement (the last group cut to fit)."""
     if count == 0:
         return np.empty(0)
-    picked = rng.integers(len(groups), size=count)  # every group holds at least one value: enough
-    sizes = np.cumsum([groups[i].size for i in picked])
-    needed = int(np.searchsorted(sizes, count)) + 1
-    return np.concatenate([groups[i] for i in picked[:needed]])[:count]
+    picked = rng.integers(grouped.sizes.size, size=count)  # every group holds a value at least: enough
+    ends = np.cumsum(grouped.sizes[picked])
+    picked = picked[: int(np.searchsorted(ends, count)) + 1]
+    sizes = grouped.sizes[picked]
+    index = np.repeat(grouped.starts[picked] - (np.cumsum(sizes) - sizes), sizes) + np.arange(sizes.sum())
+    return grouped.values[index[:count]]
+
+
+def _within_groups(grouped: _Grouped, sizes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """For each size k, k values drawn with replacement from one group drawn at random."""
+    picked = rng.integers(grouped.sizes.size, size=sizes.size)
+    within = np.floor(rng.random(int(sizes.sum())) * np.repeat(grouped.sizes[picked], sizes)).astype(int)
+    return grouped.values[np.repeat(grouped.starts[picked], sizes) + within]
 
 
 def mixture_test(probabilities: ArrayLike, validation_labels: ArrayLike, validation_probabilities: ArrayLike,
@@ -126,8 +146,8 @@ def mixture_test(probabilities: ArrayLike, validation_labels: ArrayLike, validat
 
     Args:
         groups, validation_groups: the patient of each image of the folder and of validation (None: images
-            independent). The bootstrap redraws validation by patient, and draws the null folder as whole
-            validation patients when the folder has patients of several images.
+            independent). The bootstrap redraws validation by whole patients, and gives the null folder the
+            folder's patients: each one's label drawn once, its images from one validation patient of that label.
 
     Returns:
         `distance` (KS, on logits), `fitted_prevalence` (the best mixture's share of PNEUMONIA),
@@ -139,20 +159,27 @@ def mixture_test(probabilities: ArrayLike, validation_labels: ArrayLike, validat
     positives, negatives = reference[labels], reference[~labels]
     distance, fitted = _best_mixture(folder, positives, negatives)
     validation_groups = None if validation_groups is None else np.asarray(validation_groups).ravel()
-    positive_groups = _by_group(positives, None if validation_groups is None else validation_groups[labels])
-    negative_groups = _by_group(negatives, None if validation_groups is None else validation_groups[~labels])
-    folder_clustered = groups is not None and pd.Series(np.asarray(groups).ravel()).duplicated().any()
-    folder_positives = positive_groups if folder_clustered else _by_group(positives, None)
-    folder_negatives = negative_groups if folder_clustered else _by_group(negatives, None)
+    positive_groups = _grouped(positives, None if validation_groups is None else validation_groups[labels])
+    negative_groups = _grouped(negatives, None if validation_groups is None else validation_groups[~labels])
+    folder_sizes = None
+    if groups is not None:
+        folder_sizes = np.bincount(pd.factorize(np.asarray(groups).ravel())[0])
+        folder_sizes = folder_sizes if (folder_sizes > 1).any() else None  # one image a patient: images
     rng = np.random.default_rng(seed)
     exceed = 0
     for _ in range(resamples):
-        # A folder drawn from the fitted mixture, judged against validation redrawn: both are samples.
-        n_positive = rng.binomial(folder.size, fitted)
-        sample = np.concatenate([_draw(folder_positives, n_positive, rng),
-                                 _draw(folder_negatives, folder.size - n_positive, rng)])
-        null_distance, _ = _best_mixture(sample, _draw(positive_groups, positives.size, rng),
-                                         _draw(negative_groups, negatives.size, rng))
+        # A folder drawn from the fitted mixture, judged against validation redrawn: both are samples. The folder's
+        # patients keep their number of images, each patient's label drawn once and its images from one patient.
+        if folder_sizes is None:
+            n_positive = rng.binomial(folder.size, fitted)
+            sample = np.concatenate([rng.choice(positives, n_positive),
+                                     rng.choice(negatives, folder.size - n_positive)])
+        else:
+            positive = rng.random(folder_sizes.size) < fitted
+            sample = np.concatenate([_within_groups(positive_groups, folder_sizes[positive], rng),
+                                     _within_groups(negative_groups, folder_sizes[~positive], rng)])
+        null_distance, _ = _best_mixture(sample, _whole_groups(positive_groups, positives.size, rng),
+                                         _whole_groups(negative_groups, negatives.size, rng))
         exceed += null_distance >= distance
     p_value = (exceed + 1) / (resamples + 1)
     return {"distance": distance, "fitted_prevalence": fitted, "p_value": float(p_value), "shifted": p_value < ALPHA}
