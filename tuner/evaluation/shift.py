@@ -133,10 +133,19 @@ def _whole_groups(grouped: _Grouped, count: int, rng: np.random.Generator) -> np
 
 
 def _within_groups(grouped: _Grouped, sizes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """For each size k, k values drawn with replacement from one group drawn at random."""
-    picked = rng.integers(grouped.sizes.size, size=sizes.size)
-    within = np.floor(rng.random(int(sizes.sum())) * np.repeat(grouped.sizes[picked], sizes)).astype(int)
-    return grouped.values[np.repeat(grouped.starts[picked], sizes) + within]
+    """For each size k, k different values of one group drawn at random among those of k values or more (the
+    largest groups where none is that large, then with replacement)."""
+    drawn = []
+    for size in np.unique(sizes):
+        count = int((sizes == size).sum())
+        eligible = np.flatnonzero(grouped.sizes >= size)
+        if eligible.size == 0:
+            eligible = np.flatnonzero(grouped.sizes == grouped.sizes.max())
+        for group in rng.choice(eligible, count):
+            start, length = grouped.starts[group], grouped.sizes[group]
+            offsets = rng.choice(length, size, replace=length < size) if length > 1 else np.zeros(size, int)
+            drawn.append(grouped.values[start + offsets])
+    return np.concatenate(drawn) if drawn else np.empty(0)
 
 
 def mixture_test(probabilities: ArrayLike, validation_labels: ArrayLike, validation_probabilities: ArrayLike,
@@ -147,7 +156,8 @@ def mixture_test(probabilities: ArrayLike, validation_labels: ArrayLike, validat
     Args:
         groups, validation_groups: the patient of each image of the folder and of validation (None: images
             independent). The bootstrap redraws validation by whole patients, and gives the null folder the
-            folder's patients: each one's label drawn once, its images from one validation patient of that label.
+            folder's patients: each one's label drawn once, its k images from one validation patient of that
+            label with k images or more.
 
     Returns:
         `distance` (KS, on logits), `fitted_prevalence` (the best mixture's share of PNEUMONIA),
