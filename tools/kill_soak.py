@@ -4,7 +4,9 @@ the records of an untouched run and no temporary files?
     python tools/kill_soak.py [--kills 20] [--between 6 25] [--seed 5] [--work DIR] [-- SEARCH FLAGS…]
 
 Runs the search once untouched, then again in another results folder, killed with SIGKILL `--kills` times at a
-moment drawn uniformly from `--between` seconds after each start (and started again), then left to finish.
+moment drawn uniformly from `--between` seconds after each start's work began (when it wrote its manifest: the
+minutes of importing and loading before that would take every kill otherwise), started again each time, then
+left to finish.
 Prints where each kill landed (the search's trials or the fine-tuning stage's epochs, from the run folder),
 whether the trial records (timings aside) and the validation scores match, and any temporary file left. The
 default search: the real data in ../shared (`--limit 150`, 224 px, the local ImageNet weights), `--max-epochs 4`,
@@ -82,7 +84,11 @@ def main() -> None:
     draw = random.Random(args.seed)
     landed = {"search": 0, "fine-tuning": 0}
     for kill in range(1, args.kills + 1):
+        manifest = soaked / "soak" / "manifest.json"
+        before = manifest.stat().st_mtime_ns if manifest.exists() else 0
         process = subprocess.Popen(search(soaked, flags, args.seed), cwd=REPO, stderr=subprocess.DEVNULL)
+        while process.poll() is None and (manifest.stat().st_mtime_ns if manifest.exists() else 0) == before:
+            time.sleep(0.1)
         try:
             process.wait(timeout=draw.uniform(*args.between))
             print(f"kill {kill}: the search had finished")
