@@ -64,34 +64,10 @@ def trained_epochs(stderr: str) -> list[int]:
     return [int(epoch) for epoch in re.findall(r"fine-tuning epoch (\d+):", stderr)]
 
 
-def test_a_killed_fine_tuning_goes_on_from_its_last_finished_epoch(data, tmp_path, untouched):
-    results = tmp_path / "results"
-    run = RunPaths(results / "r")
-    process = subprocess.Popen([sys.executable, "cli.py", *search_args(data, results), "--quiet"], cwd=REPO,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 600
-    while not [folder for folder in run.finetuning.glob("*/epoch-*") if int(folder.name[-4:]) >= 2]:
-        assert process.poll() is None, f"the search ended before its second fine-tuning epoch: {process.stderr.read()}"
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    trial, finished = in_progress(run)
-    assert 2 <= finished < EPOCHS, "the kill came too late to leave epochs to train"
-    assert not run.trial_record(trial).exists()
-
-    rerun = run_cli(search_args(data, results))
-    parent = trial.removesuffix("-ft")
-    assert rerun.stderr.splitlines()[0].startswith(
-        f"Resuming fine-tuning of {parent} at epoch {finished + 1} of {EPOCHS} in run r ")
-    assert trained_epochs(rerun.stderr) == list(range(finished + 1, EPOCHS + 1))  # only the remaining ones
-    assert finetuned(run) == finetuned(untouched)
-    assert not run.finetuning.exists(), "the stage's progress outlived its record"
-    assert not list(run.directory.rglob("*.tmp*")), "temporary files left behind"
-
-
-def test_a_spent_time_budget_stops_fine_tuning_between_epochs(data, tmp_path, untouched, monkeypatch):
-    """The budget is spent once the first fine-tuning epoch is kept (the search's clock jumps then)."""
+def test_a_spent_time_budget_then_a_kill_lose_no_finished_epoch(data, tmp_path, untouched, monkeypatch):
+    """--time-budget spent once the first epoch is kept (the search's clock jumps then) stops the stage there; the
+    same command goes on at epoch 2 and is SIGKILLed once its second epoch is kept; the same command again trains only
+    the remaining epochs and ends with the untouched run's record and validation scores."""
     results = tmp_path / "results"
     run = RunPaths(results / "r")
 
@@ -106,11 +82,29 @@ def test_a_spent_time_budget_stops_fine_tuning_between_epochs(data, tmp_path, un
     assert finished == 1 and not run.trial_record(trial).exists()
     assert not json.loads(run.manifest.read_text()).get("finished")
     monkeypatch.undo()
+    parent = trial.removesuffix("-ft")
 
-    rest = run_cli(search_args(data, results))
-    assert rest.stderr.splitlines()[0].startswith(f"Resuming fine-tuning of {trial.removesuffix('-ft')} at epoch 2 ")
-    assert trained_epochs(rest.stderr) == [2, 3, 4]
+    process = subprocess.Popen([sys.executable, "cli.py", *search_args(data, results), "--quiet"], cwd=REPO,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 600
+    while not [folder for folder in run.finetuning.glob("*/epoch-*") if int(folder.name[-4:]) >= 2]:
+        assert process.poll() is None, f"the search ended before its second fine-tuning epoch: {process.stderr.read()}"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.stderr.read().splitlines()[0].startswith(f"Resuming fine-tuning of {parent} at epoch 2 of {EPOCHS} ")
+    trial, finished = in_progress(run)
+    assert 2 <= finished < EPOCHS, "the kill came too late to leave epochs to train"
+    assert not run.trial_record(trial).exists()
+
+    rerun = run_cli(search_args(data, results))
+    assert rerun.stderr.splitlines()[0].startswith(
+        f"Resuming fine-tuning of {parent} at epoch {finished + 1} of {EPOCHS} in run r ")
+    assert trained_epochs(rerun.stderr) == list(range(finished + 1, EPOCHS + 1))  # only the remaining ones
     assert finetuned(run) == finetuned(untouched)
+    assert not run.finetuning.exists(), "the stage's progress outlived its record"
+    assert not list(run.directory.rglob("*.tmp*")), "temporary files left behind"
 
 
 def test_a_kill_while_an_epoch_is_written_leaves_the_epoch_before(tmp_path):
