@@ -1,7 +1,7 @@
 """A soak of SIGKILLs over a search with fine-tuning: does the same command, run again after each kill, end with
 the records of an untouched run and no temporary files?
 
-    python tools/kill_soak.py [--kills 20] [--between 6 25] [--seed 5] [--work DIR] [-- SEARCH FLAGS…]
+    python tools/kill_soak.py [--kills 20] [--between 15 50] [--seed 5] [--work DIR] [-- SEARCH FLAGS…]
 
 Runs the search once untouched, then again in another results folder, killed with SIGKILL `--kills` times at a
 moment drawn uniformly from `--between` seconds after each start's work began (when it wrote its manifest: the
@@ -67,7 +67,7 @@ def where(run: Path, search_trials: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=20)
-    parser.add_argument("--between", type=float, nargs=2, default=(6.0, 25.0), metavar=("LOW", "HIGH"))
+    parser.add_argument("--between", type=float, nargs=2, default=(15.0, 50.0), metavar=("LOW", "HIGH"))
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--work", type=Path, help="a folder for both runs (default: a temporary one)")
     parser.add_argument("flags", nargs="*", help="the search's flags, after `--` (default: see above)")
@@ -75,12 +75,17 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="kill-soak-"))
     flags = args.flags or DEFAULT_FLAGS
     untouched, soaked = work / "untouched" / "results", work / "soaked" / "results"
-    for folder in (untouched, soaked):
-        shutil.rmtree(folder, ignore_errors=True)
-    started = time.monotonic()
-    subprocess.run(search(untouched, flags, args.seed), cwd=REPO, check=True, stderr=subprocess.DEVNULL)
+    shutil.rmtree(soaked, ignore_errors=True)
+    manifest = untouched / "soak" / "manifest.json"
+    if manifest.is_file() and json.loads(manifest.read_text()).get("finished"):  # an earlier soak's, same flags
+        print("untouched run: kept from an earlier soak in the same --work folder")
+    else:
+        shutil.rmtree(untouched, ignore_errors=True)
+        started = time.monotonic()
+        subprocess.run(search(untouched, flags, args.seed), cwd=REPO, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        print(f"untouched run: {time.monotonic() - started:.0f} s")
     search_trials = len([path for path in (untouched / "soak" / "trials").glob("*.json") if "-" not in path.stem])
-    print(f"untouched run: {time.monotonic() - started:.0f} s, {search_trials} search trials")
     draw = random.Random(args.seed)
     landed = {"search": 0, "fine-tuning": 0}
     for kill in range(1, args.kills + 1):
