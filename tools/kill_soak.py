@@ -1,7 +1,7 @@
 """A soak of SIGKILLs over a search with fine-tuning: does the same command, run again after each kill, end with
 the records of an untouched run and no temporary files?
 
-    python tools/kill_soak.py [--kills 20] [--between 15 50] [--seed 5] [--work DIR] [-- SEARCH FLAGS…]
+    python tools/kill_soak.py [--kills 20] [--between 10 30] [--seed 5] [--work DIR] [-- SEARCH FLAGS…]
 
 Runs the search once untouched, then again in another results folder, killed with SIGKILL `--kills` times at a
 moment drawn uniformly from `--between` seconds after each start's work began (when it wrote its manifest: the
@@ -10,7 +10,7 @@ left to finish.
 Prints where each kill landed (the search's trials or the fine-tuning stage's epochs, from the run folder),
 whether the trial records (timings aside) and the validation scores match, and any temporary file left. The
 default search: the real data in ../shared (`--limit 150`, 96 px so that fine-tuning epochs end between kills, the
-local ImageNet weights), `--max-epochs 4`, `--finetune-epochs 4`.
+local ImageNet weights), `--max-epochs 4`, `--finetune-epochs 60` (enough epochs for 20 kills to land in them).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 DEFAULT_FLAGS = ["--space", "mobilenet_head", "--data", str(SHARED / "data" / "chest_xray"), "--weights",
                  str(SHARED / "weights" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"),
-                 "--limit", "150", "--image-size", "96", "--max-epochs", "4", "--finetune-epochs", "4"]
+                 "--limit", "150", "--image-size", "96", "--max-epochs", "4", "--finetune-epochs", "60"]
 
 
 def search(results: Path, flags: list[str], seed: int) -> list[str]:
@@ -67,7 +67,7 @@ def where(run: Path, search_trials: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=20)
-    parser.add_argument("--between", type=float, nargs=2, default=(15.0, 50.0), metavar=("LOW", "HIGH"))
+    parser.add_argument("--between", type=float, nargs=2, default=(10.0, 30.0), metavar=("LOW", "HIGH"))
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--work", type=Path, help="a folder for both runs (default: a temporary one)")
     parser.add_argument("flags", nargs="*", help="the search's flags, after `--` (default: see above)")
