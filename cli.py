@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("spaces", help="list the search spaces and their hyperparameters")
 
     search = commands.add_parser("search", help="run (or resume) a Hyperband search")
-    search.add_argument("--space", help="search space: cnn_depth or mobilenet_head (see `spaces`)")
+    search.add_argument("--space", help=f"search space: {_space_names()} (see `spaces`)")
     search.add_argument("--from-run", metavar="NAME", help="repeat an earlier run's exact settings, into a new run")
     _add_training_arguments(search)
     distributed = search.add_argument_group("distributed search (Keras Tuner's chief/worker mode)")
@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     distributed.add_argument("--worker-id", metavar="ID", help="this worker's name (default: host and process id)")
 
     train = commands.add_parser("train", help="train one fixed configuration (e.g. a reference model) as a run")
-    train.add_argument("--space", required=True, help="search space: cnn_depth or mobilenet_head")
+    train.add_argument("--space", required=True, help=f"search space: {_space_names()}")
     train.add_argument("--hp", required=True, metavar="FILE.json",
                        help="hyperparameter values (see search_spaces/reference/ for the reference models)")
     _add_training_arguments(train)
@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of `search` and `train`: data, run, objective, Hyperband and training settings."""
-    from search_spaces import FINETUNE_LAYERS
+    from search_spaces.registry import finetune_recipes
 
     _add_data_arguments(parser)
     _add_run_arguments(parser)
@@ -185,7 +185,7 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
                         help="mobilenet_head: epochs of fine-tuning the best head with MobileNetV2's layers on "
                              f"augmented images after the search (default {_space_default('finetune_epochs')}; "
                              "0 = none)")
-    parser.add_argument("--finetune-layers", choices=FINETUNE_LAYERS,
+    parser.add_argument("--finetune-layers", choices=finetune_recipes(),
                         help="mobilenet_head: which layers fine-tuning trains: all = every layer, on crops from 8 %% "
                              "of the image (default); top = blocks 13-16, on crops from a quarter of it, the "
                              "recipe before, about 0.6 times the time an epoch (give it --finetune-epochs 4)")
@@ -230,9 +230,15 @@ def _default(name: str):
     raise KeyError(name)
 
 
+def _space_names() -> str:
+    from search_spaces.registry import SPACES
+
+    return " or ".join(SPACES)
+
+
 def _space_default(name: str) -> str:
     """A flag default that depends on the space, as help text: "32 for cnn_depth, 128 for mobilenet_head"."""
-    from search_spaces import SPACES
+    from search_spaces.registry import SPACES
 
     return ", ".join(f"{getattr(entry, name)} for {space}" for space, entry in SPACES.items())
 
@@ -306,7 +312,7 @@ def cmd_search(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from search_spaces import load_reference
+    from search_spaces.reference import load_reference
     from tuner.engine.search import run_search
     from tuner.reporting.tables import print_report
 
@@ -323,13 +329,14 @@ def _settings_from_flags(args: argparse.Namespace, fixed_hyperparameters: dict |
                          name: str | None = None):
     from dataclasses import replace
 
-    from search_spaces import DEFAULT_FINETUNE_LAYERS, SPACES, check_space_name
+    from search_spaces.registry import DEFAULT_FINETUNE_RECIPE
     from search_spaces.weights import validate_weights
     from tuner.core.settings import SearchSettings, settings_digest
+    from tuner.core.spaces import space_entry
 
-    space = SPACES[check_space_name(args.space)]
+    space = space_entry(args.space)
     weights = None if args.weights.lower() == "none" else args.weights
-    if weights not in (None, "imagenet") and args.space == "mobilenet_head":
+    if weights not in (None, "imagenet") and space.frozen_backbone:
         weights = validate_weights(weights)
     settings = SearchSettings(
         space=args.space, data=data_settings(args), results_dir=Path(args.results_dir),
@@ -340,7 +347,7 @@ def _settings_from_flags(args: argparse.Namespace, fixed_hyperparameters: dict |
         batch_size=space.batch_size if args.batch_size is None else args.batch_size,
         weights=weights, feature_cache=args.feature_cache,
         finetune_epochs=space.finetune_epochs if args.finetune_epochs is None else args.finetune_epochs,
-        finetune_layers=args.finetune_layers or DEFAULT_FINETUNE_LAYERS, ensemble=args.ensemble,
+        finetune_layers=args.finetune_layers or DEFAULT_FINETUNE_RECIPE, ensemble=args.ensemble,
         mixed_precision=args.mixed_precision, max_failed_trials=args.max_failed_trials,
         deterministic=args.deterministic, tensorboard=args.tensorboard, overwrite=args.overwrite,
         time_budget=args.time_budget,

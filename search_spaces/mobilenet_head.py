@@ -18,9 +18,9 @@ import numpy as np
 from tuner.core.errors import ToolkitError
 from tuner.data.features import FEATURE_DTYPE
 
-from . import DEFAULT_FINETUNE_LAYERS
 from .augmentation import CROP_AREA, finetuning_augmentation
 from .hyperparameters import declare_mobilenet_head
+from .registry import DEFAULT_FINETUNE_RECIPE
 from .weights import imagenet_weights_path, validate_weights
 
 MIN_IMAGE_SIZE = 32  # the smallest input MobileNetV2 accepts
@@ -55,7 +55,7 @@ class MobileNetHead(keras_tuner.HyperModel):
 
     def __init__(
         self, image_size: int, weights: str | None, use_feature_cache: bool = True,
-        finetune_layers: str = DEFAULT_FINETUNE_LAYERS,
+        finetune_layers: str = DEFAULT_FINETUNE_RECIPE,
     ) -> None:
         if image_size < MIN_IMAGE_SIZE:
             raise ValueError(f"image_size must be at least {MIN_IMAGE_SIZE}, got {image_size}")

@@ -1,8 +1,9 @@
 """The import rule of the layers (docs/ARCHITECTURE.md), read from the source with `ast`.
 
 Every import counts, at module level or inside a function: a function-level import is still a dependency,
-only a later one. Layers, bottom up: tuner/core (which may read the search_spaces registry), tuner/data,
-search_spaces, tuner/engine, tuner/evaluation, tuner/reporting; tuner/demo.py and cli.py on top.
+only a later one. Layers, bottom up: the search spaces' registry (search_spaces/registry.py and the
+Keras-free declarations it names), tuner/core, tuner/data, search_spaces, tuner/engine, tuner/evaluation,
+tuner/reporting; tuner/demo.py and cli.py on top.
 """
 
 from __future__ import annotations
@@ -20,18 +21,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 FIRST_PARTY = ("tuner", "search_spaces", "cli")
 
 # What each layer may import of the package (its own layer always).
-ALLOWED = {
-    "core": {"root", "core", "search_spaces registry"},
-    "data": {"root", "core", "data"},
-    "search_spaces": {"root", "core", "data", "search_spaces", "search_spaces registry"},
-    "engine": {"root", "core", "data", "search_spaces", "search_spaces registry", "engine"},
-    "evaluation": {"root", "core", "data", "search_spaces", "search_spaces registry", "engine", "evaluation"},
-    "reporting": {"root", "core", "data", "search_spaces", "search_spaces registry", "engine", "evaluation",
-                  "reporting"},
-    "root": {"root"},
-    "app": {"root", "core", "data", "search_spaces", "search_spaces registry", "engine", "evaluation", "reporting",
-            "app"},
-}
+LAYERS = ("registry", "root", "core", "data", "search_spaces", "engine", "evaluation", "reporting", "app")
+ALLOWED = {layer: set(LAYERS[: LAYERS.index(layer) + 1]) for layer in LAYERS}
+# The registry's modules: Keras-free, importing nothing else of the package.
+REGISTRY = ("search_spaces", "search_spaces.registry", "search_spaces.hyperparameters")
 
 # The only imports of Keras Tuner's private package: our patches, and search.py switching its DEBUG printing off.
 KERAS_TUNER_PRIVATE = {
@@ -93,7 +86,7 @@ def layer_of_module(name: str) -> str | None:
     if parts[0] == "cli":
         return "cli"
     if parts[0] == "search_spaces":
-        return "search_spaces registry" if name == "search_spaces" else "search_spaces"
+        return "registry" if name in REGISTRY else "search_spaces"
     if parts[0] != "tuner":
         return None
     if len(parts) == 1:
@@ -106,8 +99,7 @@ def layer_of_module(name: str) -> str | None:
 
 
 def layer_of_file(relative: str) -> str:
-    layer = layer_of_module(module_name(REPO_ROOT / relative))
-    return "search_spaces" if layer == "search_spaces registry" else layer
+    return layer_of_module(module_name(REPO_ROOT / relative))
 
 
 PACKAGE_FILES = sorted([*REPO_ROOT.joinpath("tuner").rglob("*.py"), *REPO_ROOT.joinpath("search_spaces").rglob("*.py")])
@@ -141,7 +133,7 @@ def test_the_scanner_sees_function_level_and_relative_imports():
 def test_the_scan_covers_the_package():
     assert len(PACKAGE_FILES) >= 40
     scanned = {found.module for found in ALL_IMPORTS}
-    assert {"tuner/core/runs.py", "tuner/engine/search.py", "search_spaces/__init__.py", "cli.py"} <= scanned
+    assert {"tuner/core/runs.py", "tuner/engine/search.py", "search_spaces/registry.py", "cli.py"} <= scanned
     # Function-level imports are found: cli.py's commands and demo's search all import inside functions.
     assert any(found.module == "cli.py" and found.name == "tuner.reporting.tables" for found in ALL_IMPORTS)
     assert any(found.module == "tuner/demo.py" and found.name == "tuner.engine.search" for found in ALL_IMPORTS)
@@ -153,27 +145,19 @@ def test_the_scan_covers_the_package():
 # --- the rule -----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("layer", ["core", "data", "search_spaces", "engine", "evaluation", "reporting", "root",
-                                   "app"])
+@pytest.mark.parametrize("layer", LAYERS)
 def test_each_layer_imports_only_the_layers_below_it(layer):
     assert violations(layer) == []
 
 
-def test_the_search_spaces_registry_imports_only_tuner_core():
-    # tuner/core/settings.py imports it: anything more would pull a higher layer (or Keras) into core.
-    first_party = {found.name for found in ALL_IMPORTS
-                   if found.module in ("search_spaces/__init__.py", "search_spaces/hyperparameters.py")
-                   and layer_of_module(found.name) is not None}
-    assert first_party - {"search_spaces.hyperparameters"}
-    assert all(layer_of_module(name) == "core" for name in first_party - {"search_spaces.hyperparameters"})
-    assert not any(found.module == "search_spaces/hyperparameters.py" and layer_of_module(found.name)
-                   for found in ALL_IMPORTS)
-
-
-def test_core_reads_only_the_registry_of_search_spaces():
-    names = {found.name for found in ALL_IMPORTS
-             if found.module.startswith("tuner/core/") and found.name.split(".")[0] == "search_spaces"}
-    assert names <= {"search_spaces"}
+def test_the_registry_is_read_by_core_and_imports_nothing_heavy():
+    assert any(found.module.startswith("tuner/core/") and layer_of_module(found.name) == "registry"
+               for found in ALL_IMPORTS)
+    registry_files = {found.module for found in ALL_IMPORTS if layer_of_file(found.module) == "registry"}
+    assert "search_spaces/registry.py" in registry_files
+    heavy = [found for found in ALL_IMPORTS if found.module in registry_files
+             and found.name.split(".")[0] in ("keras", "keras_tuner", "tensorflow", "numpy")]
+    assert heavy == []
 
 
 def test_nothing_in_the_package_imports_the_command_line():
@@ -200,6 +184,7 @@ print("LOADED=" + json.dumps(sorted({{name.split(".")[0] for name in sys.modules
 
 
 @pytest.mark.parametrize("argv", [["spaces"], ["--help"]])
+@pytest.mark.slow
 def test_quick_commands_do_not_import_keras(argv):
     done = subprocess.run([sys.executable, "-c", COMMAND.format(argv=argv, heavy=HEAVY)], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=120)

@@ -36,8 +36,8 @@ import keras  # noqa: E402
 from shift_panel import PANEL, panel_scores, specificity_under_changes  # noqa: E402
 
 import search_spaces.mobilenet_head as mobilenet_head  # noqa: E402
-from search_spaces import FINETUNE_LAYERS  # noqa: E402
 from search_spaces.augmentation import ROTATION, SHIFT  # noqa: E402
+from search_spaces.registry import finetune_recipes  # noqa: E402
 from tuner.core.atomic import write_json  # noqa: E402
 from tuner.core.errors import ToolkitError  # noqa: E402
 from tuner.core.runs import RunPaths, find_run  # noqa: E402
@@ -85,7 +85,7 @@ def main() -> None:
     parser.add_argument("--into", required=True, help="the name of the copy")
     parser.add_argument("--epochs", type=int, help="fine-tuning epochs (default: the run's own)")
     parser.add_argument("--crop", action="store_true", help="the default random resized crops; then the shift panel")
-    parser.add_argument("--finetune-layers", choices=FINETUNE_LAYERS, help="as search's flag (default: the run's)")
+    parser.add_argument("--finetune-layers", choices=finetune_recipes(), help="as search's flag (default: the run's)")
     parser.add_argument("--ensemble", action="store_true", help="also the ensemble stage, as search's flag")
     parser.add_argument("--no-panel", dest="panel", action="store_false", help="--crop without the shift panel")
     parser.add_argument("--cosine", type=float, metavar="PEAK",

@@ -13,7 +13,7 @@ import pytest
 from keras_tuner.engine.hyperparameters import Fixed
 from keras_tuner.engine.trial import Trial
 
-from search_spaces import REFERENCE_DIR
+from search_spaces.reference import REFERENCE_DIR
 from tuner.core.live import SearchDisplay
 from tuner.core.settings import DataSettings, SearchSettings
 from tuner.data.dataset import load_dataset
@@ -155,6 +155,7 @@ def _one_fixed_trial(dataset, tmp_path, monkeypatch, on_device: bool) -> dict:
     return json.loads(record.read_text())
 
 
+@pytest.mark.slow
 def test_a_trial_on_inputs_kept_on_the_device_trains_as_on_host_inputs(dataset, tmp_path, monkeypatch):
     host = _one_fixed_trial(dataset, tmp_path, monkeypatch, on_device=False)
     device = _one_fixed_trial(dataset, tmp_path, monkeypatch, on_device=True)
@@ -183,6 +184,7 @@ def test_make_tuner_gives_hyperband_with_the_settings(dataset, tmp_path):
     assert not any(isinstance(hp, Fixed) for hp in oracle.hyperparameters.space)
 
 
+@pytest.mark.slow
 def test_make_tuner_gives_one_fixed_configuration_when_hyperparameters_are_fixed(dataset, tmp_path):
     fixed = json.loads((REFERENCE_DIR / "cnn_depth_reference_cnn.json").read_text())["hyperparameters"]
     settings = search_settings(dataset, tmp_path, fixed_hyperparameters=fixed, max_epochs=1)

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from helpers import fixed_hp
 
-import search_spaces
-from search_spaces import load_reference
 from search_spaces.augmentation import RandomResizedCrop
 from search_spaces.mobilenet_head import FINETUNE_RECIPES, MobileNetHead
+from search_spaces.reference import REFERENCE_DIR, load_reference
+from search_spaces.registry import SPACES
 from tuner.core.settings import DataSettings, SearchSettings
 from tuner.engine.hypermodels import make_space, trial_hyperparameters
 
@@ -66,7 +66,7 @@ def test_a_runs_finetune_layers_reach_the_space(tmp_path):
 
 
 def test_the_recipes_are_the_flags_choices():
-    assert tuple(FINETUNE_RECIPES) == search_spaces.FINETUNE_LAYERS
+    assert set(FINETUNE_RECIPES) == set(SPACES["mobilenet_head"].finetune_recipes)
     with pytest.raises(ValueError, match="finetune_layers must be one of top, all"):
         MobileNetHead(32, weights=None, finetune_layers="most")
 
@@ -105,7 +105,7 @@ def test_feature_shape_is_the_backbone_output_shape(image_size):
 def test_end_to_end_build_trains_only_the_head():
     space = MobileNetHead(32, weights=None, use_feature_cache=False)
     hp = fixed_hp(MobileNetHead, load_reference(
-        search_spaces.REFERENCE_DIR / "mobilenet_head_transfer_1.json"
+        REFERENCE_DIR / "mobilenet_head_transfer_1.json"
     )["hyperparameters"].values)
     model = space.build(hp)
     assert model.input.shape == (None, 32, 32, 3) and model.output.shape == (None, 1)
@@ -113,9 +113,10 @@ def test_end_to_end_build_trains_only_the_head():
     assert len(model.trainable_weights) == len(head_only.trainable_weights) == 6
 
 
+@pytest.mark.slow
 def test_full_model_joins_backbone_and_head_and_loads_in_safe_mode(tmp_path):
     space = MobileNetHead(32, weights=None)
-    reference = load_reference(search_spaces.REFERENCE_DIR / "mobilenet_head_transfer_5.json")
+    reference = load_reference(REFERENCE_DIR / "mobilenet_head_transfer_5.json")
     head = space.build(reference["hyperparameters"])
     images = np.random.default_rng(2).uniform(0, 255, (3, 32, 32, 3)).astype("float32")
     features = space.backbone().predict(images, verbose=0)

@@ -10,10 +10,9 @@ import keras
 import pytest
 from helpers import layers_of
 
-import search_spaces
-from search_spaces import load_reference, reference_files
 from search_spaces.cnn_depth import CnnDepth
 from search_spaces.mobilenet_head import MobileNetHead
+from search_spaces.reference import REFERENCE_DIR, load_reference, reference_files
 from tuner.core.errors import ToolkitError
 
 
@@ -46,7 +45,7 @@ def test_reference_file_is_a_point_of_its_space(path):
 
 
 def test_reference_cnn_is_the_four_block_cnn():
-    reference = load_reference(search_spaces.REFERENCE_DIR / "cnn_depth_reference_cnn.json")
+    reference = load_reference(REFERENCE_DIR / "cnn_depth_reference_cnn.json")
     model = CnnDepth(32).build(reference["hyperparameters"])
     convolutions = layers_of(model, keras.layers.Conv2D)
     assert [layer.filters for layer in convolutions] == [32, 64, 128, 256]
@@ -73,7 +72,7 @@ def test_reference_cnn_is_the_four_block_cnn():
     ],
 )
 def test_transfer_reference_heads(point, dropout_rates):
-    reference = load_reference(search_spaces.REFERENCE_DIR / f"mobilenet_head_{point}.json")
+    reference = load_reference(REFERENCE_DIR / f"mobilenet_head_{point}.json")
     head = MobileNetHead(32, weights=None).build(reference["hyperparameters"])
     assert head.input.shape == (None, 1, 1, 1280)
     assert len(layers_of(head, keras.layers.Flatten)) == 1
@@ -168,13 +167,13 @@ def test_hyperparameter_file_space_must_match_and_can_come_from_the_caller(tmp_p
     with pytest.raises(ToolkitError, match="no \"space\" given"):
         load_reference(path)
     assert load_reference(path, space="mobilenet_head")["name"] == "bare"
-    reference = search_spaces.REFERENCE_DIR / "cnn_depth_reference_cnn.json"
+    reference = REFERENCE_DIR / "cnn_depth_reference_cnn.json"
     with pytest.raises(ToolkitError, match="for space 'cnn_depth', not 'mobilenet_head'"):
         load_reference(reference, space="mobilenet_head")
 
 
 def test_values_come_back_in_the_spaces_types_and_tuner_keys_are_ignored(tmp_path):
-    values = dict(load_reference(search_spaces.REFERENCE_DIR / "cnn_depth_reference_cnn.json")[
+    values = dict(load_reference(REFERENCE_DIR / "cnn_depth_reference_cnn.json")[
         "hyperparameters"
     ].values)
     values.update({"filter_growth": 2, "blocks": 4.0, "tuner/epochs": 3, "tuner/trial_id": "x"})

@@ -14,19 +14,22 @@ import keras_tuner
 import pytest
 from helpers import REPO_ROOT
 
-from search_spaces import SPACE_NAMES, SPACES, describe_spaces, get_space_class
 from search_spaces.cnn_depth import CnnDepth
+from search_spaces.display import describe_spaces
 from search_spaces.mobilenet_head import MobileNetHead
+from search_spaces.registry import SPACES, space_names
 from tuner.core import errors
 from tuner.core.errors import ToolkitError
+from tuner.core.spaces import space_entry
 
 # --- registry ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_importing_the_registry_loads_no_keras():
     code = (
-        "import sys, search_spaces; "
-        "print(search_spaces.SPACE_NAMES, 'keras' in sys.modules, 'tensorflow' in sys.modules)"
+        "import sys, search_spaces.registry as registry, tuner.core.settings; "
+        "print(registry.space_names(), 'keras' in sys.modules, 'tensorflow' in sys.modules)"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True
@@ -36,9 +39,9 @@ def test_importing_the_registry_loads_no_keras():
 
 
 def test_space_classes_carry_their_registered_name():
-    assert SPACE_NAMES == ("cnn_depth", "mobilenet_head")
-    for name in SPACE_NAMES:
-        space_class = get_space_class(name)
+    assert space_names() == ("cnn_depth", "mobilenet_head")
+    for name in space_names():
+        space_class = space_entry(name).load()
         assert issubclass(space_class, keras_tuner.HyperModel)
         assert space_class.name == name
         assert SPACES[name].description and "\n" not in SPACES[name].description
@@ -50,7 +53,7 @@ def test_unknown_space_is_a_usage_error(monkeypatch):
     # The message names the program as typed; any earlier in-process cli.main call sets it.
     monkeypatch.setattr(errors, "PROGRAM", "python cli.py")
     with pytest.raises(ToolkitError) as error:
-        get_space_class("resnet")
+        space_entry("resnet")
     assert str(error.value) == (
         "unknown space 'resnet': choose one of cnn_depth, mobilenet_head "
         "(see `python cli.py spaces`)"
@@ -62,10 +65,10 @@ def test_unknown_space_is_a_usage_error(monkeypatch):
 
 def test_describe_spaces_lists_every_hyperparameter_with_range_and_condition():
     spaces = {space["name"]: space for space in describe_spaces()}
-    assert tuple(spaces) == SPACE_NAMES
+    assert tuple(spaces) == space_names()
     for name, space in spaces.items():
         hp = keras_tuner.HyperParameters()
-        get_space_class(name).declare(hp)
+        space_entry(name).load().declare(hp)
         assert [row["name"] for row in space["hyperparameters"]] == [h.name for h in hp.space]
         for row in space["hyperparameters"]:
             assert set(row) == {"name", "type", "range", "default", "condition"}

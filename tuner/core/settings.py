@@ -9,10 +9,11 @@ import os
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from search_spaces import DEFAULT_FINETUNE_LAYERS, FINETUNE_LAYERS, check_space_name
+from search_spaces.registry import DEFAULT_FINETUNE_RECIPE, SpaceEntry
 from tuner.core.atomic import read_json
 from tuner.core.errors import ToolkitError
 from tuner.core.runs import RunPaths, check_run_name
+from tuner.core.spaces import space_entry
 
 DATA_ENV = "XRAY_TUNER_DATA"
 CACHE_ENV = "XRAY_TUNER_CACHE"
@@ -109,9 +110,9 @@ class SearchSettings:
     batch_size: int = 32
     weights: str | None = "imagenet"
     feature_cache: bool = True
-    finetune_epochs: int = 0  # mobilenet_head: epochs of the fine-tuning stage after the search (0: none)
-    finetune_layers: str = DEFAULT_FINETUNE_LAYERS  # mobilenet_head: which layers fine-tuning trains
-    ensemble: bool = False  # mobilenet_head: also the average of the fine-tuned model and its frozen parent
+    finetune_epochs: int = 0  # epochs of the fine-tuning stage after the search (0: none)
+    finetune_layers: str = DEFAULT_FINETUNE_RECIPE  # which layers fine-tuning trains (the space's recipes)
+    ensemble: bool = False  # also the average of the fine-tuned model and its frozen parent
     mixed_precision: bool = False
     max_failed_trials: int = 3
     deterministic: bool = False
@@ -124,7 +125,7 @@ class SearchSettings:
     synthetic_data: bool = False  # the demo's generated images: labelled as such everywhere
 
     def __post_init__(self) -> None:
-        check_space_name(self.space)
+        entry = space_entry(self.space)
         check_run_name(self.run_name)
         if not 0.0 < self.precision_floor < 1.0:
             raise ToolkitError(f"--precision-floor {self.precision_floor} is outside (0, 1): use e.g. 0.90")
@@ -135,8 +136,9 @@ class SearchSettings:
                              "where the model will be used, e.g. 0.5")
         if self.finetune_epochs < 0:
             raise ToolkitError(f"--finetune-epochs {self.finetune_epochs} must be 0 (no fine-tuning) or more")
-        if self.finetune_layers not in FINETUNE_LAYERS:
-            raise ToolkitError(f"--finetune-layers {self.finetune_layers!r} is not one of {', '.join(FINETUNE_LAYERS)}")
+        if entry.finetunes and self.finetune_layers not in entry.finetune_recipes:
+            raise ToolkitError(f"--finetune-layers {self.finetune_layers!r} is not one of "
+                               f"{', '.join(entry.finetune_recipes)} (space {self.space})")
         if self.max_epochs < 1:
             raise ToolkitError(f"--max-epochs {self.max_epochs} must be at least 1")
         if self.factor < 2:
@@ -157,12 +159,19 @@ class SearchSettings:
         return RunPaths(self.results_dir / self.run_name)
 
     @property
+    def space_entry(self) -> SpaceEntry:
+        """The space's registry entry: what it can do."""
+        return space_entry(self.space)
+
+    @property
     def finetunes(self) -> bool:
-        return self.space == "mobilenet_head" and self.finetune_epochs > 0
+        """Whether the run has a fine-tuning stage after its search."""
+        return self.space_entry.finetunes and self.finetune_epochs > 0
 
     @property
     def uses_feature_cache(self) -> bool:
-        return self.space == "mobilenet_head" and self.feature_cache
+        """Whether the trials train on the frozen backbone's cached features rather than on images."""
+        return self.space_entry.caches_features and self.feature_cache
 
     @classmethod
     def from_dict(cls, stored: dict, results_dir: Path, data_dir: Path | None = None) -> SearchSettings:

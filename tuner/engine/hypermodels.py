@@ -1,7 +1,8 @@
 """The search spaces as Keras Tuner hypermodels, and a trial's model rebuilt from its run folder.
 
-Models are rebuilt from the trial's hyperparameters and loaded with weights only (Keras Tuner's
-best-epoch checkpoint, or the fine-tuning stage's file): no code from a results folder is ever run.
+`make_space` gives a run's hypermodel; `load_trial_model` rebuilds a trial's model from its hyperparameters
+and loads weights only (Keras Tuner's best-epoch checkpoint, or the fine-tuning stage's file), so no code
+from a results folder is ever run; `ensemble_model` averages member trials' models.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from search_spaces import get_space_class
 from tuner.core.atomic import read_json
 from tuner.core.errors import ToolkitError, command
 from tuner.core.runs import RunPaths
@@ -18,17 +18,39 @@ from tuner.engine.records import TrialRecord
 
 
 def make_space(settings: SearchSettings):
-    """The hypermodel of the run's space, at its image size (and backbone weights)."""
-    space_class = get_space_class(settings.space)
-    if settings.space == "mobilenet_head":
-        return space_class(settings.data.image_size, settings.weights, use_feature_cache=settings.feature_cache,
-                           finetune_layers=settings.finetune_layers)
-    return space_class(settings.data.image_size)
+    """The hypermodel of the run's space, at its image size.
+
+    A space on a frozen backbone also gets the backbone's weights, whether it trains on cached features,
+    and (where it fine-tunes) which layers fine-tuning trains.
+
+    Args:
+        settings: the run's settings.
+
+    Returns:
+        A `keras_tuner.HyperModel` of `search_spaces` (it also has `declare`).
+    """
+    entry = settings.space_entry
+    space_class = entry.load()
+    if not entry.frozen_backbone:
+        return space_class(settings.data.image_size)
+    recipe = {"finetune_layers": settings.finetune_layers} if entry.finetunes else {}
+    return space_class(settings.data.image_size, settings.weights, use_feature_cache=settings.feature_cache, **recipe)
 
 
 def weights_sha256(settings: SearchSettings) -> str | None:
-    """The hash of the backbone's weights file (downloading ImageNet's when needed), or None."""
-    if settings.space != "mobilenet_head" or settings.weights is None:
+    """The SHA-256 of the backbone's weights file, or None.
+
+    Args:
+        settings: the run's settings.
+
+    Returns:
+        The hex digest for a space on a frozen backbone with a weights file (ImageNet's is downloaded
+        first when absent); None for a space without a backbone or with random weights (`--weights none`).
+
+    Raises:
+        ToolkitError: ImageNet's weights cannot be downloaded.
+    """
+    if not settings.space_entry.frozen_backbone or settings.weights is None:
         return None
     from search_spaces.weights import imagenet_weights_path
     from tuner.data.features import file_sha256
@@ -40,7 +62,15 @@ def weights_sha256(settings: SearchSettings) -> str | None:
 
 
 def trial_hyperparameters(space, values: dict):
-    """A Keras Tuner HyperParameters holding a trial's values, every hyperparameter of `space` declared."""
+    """A Keras Tuner HyperParameters holding a trial's values, every hyperparameter of `space` declared.
+
+    Args:
+        space: the run's hypermodel (`make_space`).
+        values: the trial's hyperparameter values by name (`TrialRecord.hyperparameters`).
+
+    Returns:
+        A `keras_tuner.HyperParameters` whose values are `values`, the space's defaults elsewhere.
+    """
     import keras_tuner
 
     hp = keras_tuner.HyperParameters()
@@ -50,9 +80,22 @@ def trial_hyperparameters(space, values: dict):
 
 
 def load_trial_model(run: RunPaths, settings: SearchSettings, trial: TrialRecord, on_images: bool = True):
-    """A trial's best-epoch model: on images (backbone and head joined for mobilenet_head), or, with
-    `on_images=False`, as the trial trained it (a head alone on cached features). An ensemble's is
-    always on images."""
+    """A trial's best-epoch model, rebuilt from its hyperparameters and loaded with weights only.
+
+    Args:
+        run: the run folder.
+        settings: the run's settings (`settings_from_run`).
+        trial: the trial's record.
+        on_images: for a search trial that trained on cached features, join the backbone and the head
+            into one model on images; False gives the model as the trial trained it (the head alone).
+            Fine-tuned and ensemble models are always on images.
+
+    Returns:
+        A Keras model whose output is the PNEUMONIA probability.
+
+    Raises:
+        ToolkitError: the trial's weights (or an ensemble member's record or weights) are missing.
+    """
     if trial.stage == "ensemble":
         return ensemble_model(run, settings, trial.members)
     checkpoint = run.model_weights(trial.trial_id, trial.stage)
@@ -72,7 +115,19 @@ def load_trial_model(run: RunPaths, settings: SearchSettings, trial: TrialRecord
 
 
 def ensemble_model(run: RunPaths, settings: SearchSettings, members: list[str] | None):
-    """The ensemble of the member trials of a run, on images (`average_of` their models)."""
+    """The ensemble of the member trials of a run, on images (`average_of` their models).
+
+    Args:
+        run: the run folder.
+        settings: the run's settings.
+        members: the member trials' ids (an ensemble record's `members`).
+
+    Returns:
+        One Keras model on images whose output is the mean of the members' probabilities.
+
+    Raises:
+        ToolkitError: fewer than two members, or a member's record or weights are missing.
+    """
     if not members or len(members) < 2:
         raise ToolkitError(f"an ensemble of run {run.name!r} lists {len(members or [])} member trial(s), not two or "
                            f"more: its record is damaged; choose another trial with --trial (see {command('report')})")
@@ -87,7 +142,14 @@ def ensemble_model(run: RunPaths, settings: SearchSettings, members: list[str] |
 
 
 def average_of(models: list):
-    """One model on the members' input whose output is the mean of their outputs (probabilities)."""
+    """One model on the members' input whose output is the mean of their outputs (probabilities).
+
+    Args:
+        models: Keras models with the same input shape; each is renamed `member_<index>` in place.
+
+    Returns:
+        A Keras model named "ensemble" (its last layer a `keras.layers.Average`).
+    """
     import keras
 
     for index, model in enumerate(models):

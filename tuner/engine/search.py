@@ -4,7 +4,7 @@ The order of one search: check the inputs (data, weights, results folder) before
 written; take the run's lock; create or resume the run folder (resume.py); write the manifest; load
 the images or the backbone's cached features; let Keras Tuner run the trials (tuner.py); fine-tune
 the best head (finetune.py) and, with `--ensemble`, average it with its parent (ensemble.py); mark the run
-finished.
+finished. Entry point: `run_search` (`search` and `train`).
 """
 
 from __future__ import annotations
@@ -31,11 +31,25 @@ from tuner.engine.resume import prepare_run_folder, wait_for_chief_settings
 
 
 def run_search(settings: SearchSettings, command_line: str | None = None, distribution=None) -> RunPaths:
-    """Run (or resume) a search; returns the run folder. `command_line` goes into the manifest.
+    """Run (or resume) a search, then the stages after it.
 
     The data and the weights are checked before the run folder is made, so a refused search leaves
-    nothing behind. With a `Distribution` this process is the chief (serves the oracle) or a worker
-    (trains trials) of a distributed search; see `tuner/engine/distributed.py`.
+    nothing behind. A spent `--time-budget` ends the search early with a message (the same command
+    goes on); it is not an error.
+
+    Args:
+        settings: the search's settings.
+        command_line: the command as typed, for the manifest (default: `sys.argv` joined).
+        distribution: a `distributed.Distribution` when this process is the chief (serves the oracle) or a
+            worker (trains trials) of a distributed search; None for a search in one process.
+
+    Returns:
+        The run folder (`settings.run`), also when the run had already finished.
+
+    Raises:
+        ToolkitError: an unwritable results folder, bad data or weights, a run held by another process or
+            started with other settings, too many failed trials in a row, no chief in time (a worker), or
+            unreadable fine-tuning progress.
     """
     from tuner.engine.interrupt import install
 
@@ -100,7 +114,7 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
         tuner = make_tuner(context, space)
         # Keras Tuner, Keras and we run three full garbage collections per trial; the millions of objects
         # of TensorFlow, Keras and the backbone, alive for the whole search, need not be scanned each
-        # time (~0.3 s a collection on 2 CPU cores). Collected first, so no garbage is frozen with them.
+        # time (docs/benchmarks.md, "benchmarks/gpu.py"). Collected first, so no garbage is frozen with them.
         gc.collect()
         gc.freeze()
         try:
@@ -151,7 +165,7 @@ def _say_budget_spent(settings: SearchSettings, run: RunPaths, stage: str = "") 
 
 def _model_inputs(settings: SearchSettings, space, dataset: Dataset, weights_digest: str | None) -> np.ndarray:
     """What the trials train on: the decoded images, or the frozen backbone's cached features."""
-    if settings.space == "mobilenet_head":
+    if settings.space_entry.frozen_backbone:
         # Built (and its random initialisation drawn) before any trial seeds itself, so that each
         # head starts from the same weights with and without the feature cache.
         space.backbone()

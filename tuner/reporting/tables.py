@@ -28,7 +28,7 @@ JSON_FIELDS = ("rank", "trial_id", "status", "stage", "score", "recall", "specif
 
 
 def print_spaces(console: Console) -> None:
-    from search_spaces import describe_spaces
+    from search_spaces.display import describe_spaces
 
     for space in describe_spaces():
         table = Table(title=f"{space['name']} — {space['description']}", title_justify="left")
