@@ -34,9 +34,16 @@ FINETUNING_BRIGHTNESS = 0.3
 
 @keras.saving.register_keras_serializable(package="xray_tuner")
 class RandomResizedCrop(keras.layers.Layer):
-    """A window of `area` of the image's area and `aspect` width / height (as shares of the image's: pixels for
-    a square image), anywhere in the image, stretched back to the image's size (the torchvision recipe, its
-    windows clipped to the image rather than drawn again); in training only, the identity in prediction."""
+    """A random window of the image, anywhere in it, stretched back to the image's size; the identity in prediction.
+
+    The torchvision recipe, its windows clipped to the image rather than drawn again.
+
+    Args:
+        area: (smallest, largest) share of the image's area a window covers.
+        aspect: (smallest, largest) width / height of a window, as shares of the image's (pixels for a
+            square image).
+        seed: seeds the windows; None draws them anew.
+    """
 
     def __init__(self, area=CROP_AREA, aspect=CROP_ASPECT, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -73,9 +80,14 @@ def _layer_seed(seed: int | None, offset: int) -> int | None:
 
 
 def chest_xray_augmentation(seed: int | None = None, name: str = "augmentation") -> keras.Sequential:
-    """A Sequential of random layers on images with pixel values in 0..255.
+    """The search's augmentation: a Sequential of random layers on images with pixel values in 0..255.
 
-    `seed` makes the draws reproducible (each layer gets its own seed derived from it).
+    Args:
+        seed: makes the draws reproducible (each layer gets its own seed derived from it); None: unseeded.
+        name: the Sequential's name.
+
+    Returns:
+        A `keras.Sequential` of rotation, zoom, shift, contrast and brightness, active only in training.
     """
     return keras.Sequential(
         [
@@ -92,8 +104,17 @@ def chest_xray_augmentation(seed: int | None = None, name: str = "augmentation")
 
 def finetuning_augmentation(seed: int | None = None, name: str = "augmentation",
                             smallest_crop: float = CROP_AREA[0]) -> keras.Sequential:
-    """The fine-tuning stage's set: random resized crops from `smallest_crop` of the image's area to all of it,
-    rotation as above, contrast and brightness ±30 %."""
+    """The fine-tuning stage's augmentation, on images with pixel values in 0..255.
+
+    Args:
+        seed: makes the draws reproducible; None: unseeded.
+        name: the Sequential's name.
+        smallest_crop: the smallest share of the image's area a random crop covers.
+
+    Returns:
+        A `keras.Sequential` of random resized crops (from `smallest_crop` of the area to all of it), rotation
+        as in the search, and contrast and brightness ±30 %, active only in training.
+    """
     return keras.Sequential(
         [
             RandomResizedCrop(area=(smallest_crop, CROP_AREA[1]), seed=_layer_seed(seed, 1)),

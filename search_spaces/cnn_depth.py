@@ -44,6 +44,7 @@ class CnnDepth(keras_tuner.HyperModel):
         self.declare(hp)
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        """The trial's CNN on images, augmentation (training only) included, compiled with Adam."""
         values = self.declare(hp)
         images = keras.Input((self.image_size, self.image_size, 3), name="images")
         x = chest_xray_augmentation()(images)  # training only; the identity in prediction

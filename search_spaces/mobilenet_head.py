@@ -30,8 +30,8 @@ TOTAL_STRIDE = 32  # five stride-2 stages, each rounding up
 # Fine-tuning (--finetune-layers): the first MobileNetV2 layer that learns, and the smallest random crop
 # (share of the image's area) that goes with it. "top": blocks 13-16 and the last 1x1 convolution (1.6M of
 # the 2.3M weights, all at 14x14 px or less, so cheap to train), crops from about one lung. "all" (the
-# default): every layer, crops from 8 % of the image, as the published ablation on this test folder, for
-# ~10 epochs at about 1.6 times the time an epoch (docs/results.md).
+# default): every layer, crops from 8 % of the image, as the published augmentation ablation on this test
+# folder; each epoch takes longer. Evidence: docs/results.md ("The current defaults"); timings in docs/benchmarks.md.
 # Either way every BatchNormalization keeps its ImageNet values (statistics from a few thousand X-rays
 # would be noisier than ImageNet's).
 FINETUNE_RECIPES = {"top": ("block_13_expand", CROP_AREA[0]), "all": ("Conv1", 0.08)}
@@ -147,6 +147,7 @@ class MobileNetHead(keras_tuner.HyperModel):
         return apply
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        """The trial's compiled model: the head alone with `use_feature_cache`, else backbone and head on images."""
         if self.use_feature_cache:
             return self.build_head(hp)
         images = keras.Input((self.image_size, self.image_size, 3), name="images")
@@ -203,7 +204,11 @@ class MobileNetHead(keras_tuner.HyperModel):
 
 @keras.saving.register_keras_serializable(package="xray_tuner")
 class StorageRounding(keras.layers.Layer):
-    """Rounds features to the feature cache's storage type (float16) and back."""
+    """Rounds features to the feature cache's storage type (float16) and back.
+
+    Args:
+        storage_dtype: the storage type's name ("float16").
+    """
 
     def __init__(self, storage_dtype: str, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -244,6 +249,6 @@ def _load_weights(mobilenet: keras.Model, path: str) -> None:
 
 
 def _compile(model: keras.Model, learning_rate: float) -> None:
-    # jit_compile stays Keras' "auto": XLA on a GPU, not on a CPU, where it made this search 2.5x
-    # slower (its random numbers for Dropout on 62,720 flattened features are slow; benchmarks.md).
+    # jit_compile stays Keras' "auto": XLA on a GPU, not on a CPU, where its random numbers make Dropout on
+    # flattened features slow (docs/benchmarks.md, "Head training on the CPU").
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy")

@@ -43,6 +43,7 @@ def remove_leftovers(directory: Path) -> list[Path]:
 
 
 def write_text(path: Path, text: str) -> None:
+    """Write `text` (UTF-8) to `path` atomically, synced to disk before the rename."""
     with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
         handle.write(text)
         handle.flush()
@@ -50,10 +51,16 @@ def write_text(path: Path, text: str) -> None:
 
 
 def write_json(path: Path, data: Any) -> None:
+    """Write `data` as indented JSON, atomically; NumPy scalars and paths are converted.
+
+    Raises:
+        TypeError: a value JSON cannot hold.
+    """
     write_text(path, json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
 
 
 def read_json(path: Path) -> Any:
+    """The JSON value stored in `path` (UTF-8)."""
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
 

@@ -13,6 +13,7 @@ from tuner.core.progress import stderr_console
 
 
 def format_metric(value, digits: int = 3) -> str:
+    """A metric with `digits` decimals, or "-" for None."""
     return "-" if value is None else f"{value:.{digits}f}"
 
 
@@ -40,7 +41,13 @@ class _LiveView:
 
 
 class SearchDisplay(_LiveView):
-    """The search calls it at trial and epoch boundaries."""
+    """The live view of a one-process search; the search calls it at trial and epoch boundaries.
+
+    Args:
+        run_name: the run's name.
+        precision_floor: the run's floor, shown in the header.
+        enabled: show the view; when False every call does nothing.
+    """
 
     def __init__(self, run_name: str, precision_floor: float, enabled: bool = True) -> None:
         self.run_name = run_name
@@ -123,7 +130,15 @@ class WorkersDisplay(_LiveView):
     """The live view of a search run by several worker processes, read from the run folder."""
 
     def __init__(self, run, workers: dict, restarts: dict, read_records, enabled: bool = True) -> None:
-        """`read_records()`: the run's trial records so far, as flat dicts."""
+        """Start the view (shown once the block is entered).
+
+        Args:
+            run: the run's paths.
+            workers: the worker processes by id (`subprocess.Popen`).
+            restarts: how many times each worker was restarted, by id.
+            read_records: returns the run's trial records so far, as flat dicts.
+            enabled: show the view.
+        """
         self.run, self.workers, self.restarts, self.read_records = run, workers, restarts, read_records
         self.started = time.monotonic()
         self.live = Live(self._render(), console=stderr_console, refresh_per_second=2) if enabled else None

@@ -1,4 +1,8 @@
-"""The data set as the searches see it: records, decoded images, the split and class weights."""
+"""The data set as the searches see it: records, decoded images, the split and class weights.
+
+`load_dataset` scans a data folder, decodes it once (`image_cache.py`) and splits it by patient
+(`split.py`); `data_fingerprint` names what a run was searched on.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,20 @@ SIDES = ("train", "validation", "test")
 
 @dataclass(frozen=True)
 class Dataset:
+    """A loaded data set (`load_dataset`).
+
+    Attributes:
+        settings: the data settings it was loaded with.
+        root: the folder holding train/ and test/.
+        records: one row per readable image kept (after --limit), in cache-row order; columns relpath,
+            folder, label, class_name, patient, patient_parsed, patient_key, sha256, row (in `images`),
+            group (patients and byte-identical copies joined) and side ("train", "validation" or "test").
+        all_records: the same for every readable image, before --limit.
+        skipped: the unreadable files (relpath, problem).
+        cache: the decoded images.
+        image_level_leak: what an image-level split would leak (`split.image_level_leak`).
+    """
+
     settings: DataSettings
     root: Path
     records: pd.DataFrame  # one row per readable image kept (see `columns` below), in cache-row order
@@ -34,9 +52,11 @@ class Dataset:
 
     @property
     def images(self) -> np.ndarray:
+        """Every decoded image, uint8 (rows, S, S, 3), memory-mapped; `records["row"]` indexes it."""
         return self.cache.images
 
     def side(self, name: str) -> pd.DataFrame:
+        """The records of one side of the split: "train", "validation" or "test"."""
         return self.records[self.records["side"] == name]
 
     def class_weights(self) -> dict[int, float]:
@@ -58,7 +78,20 @@ class Dataset:
 
 
 def load_dataset(settings: DataSettings) -> Dataset:
-    """Scan, decode (once, cached), split and, with --limit, subsample the data set."""
+    """Scan, decode (once, cached), split and, with --limit, subsample the data set.
+
+    Validation is drawn from train/ (and val/), grouped by patient and stratified by class; test/ stays
+    the test side. Unreadable files are skipped with a warning on stderr.
+
+    Args:
+        settings: the data folder, image size, cache folder, validation fraction, seed and limit.
+
+    Returns:
+        The loaded data set.
+
+    Raises:
+        ToolkitError: the folder or its layout is missing, or a class of train/ or test/ has no readable image.
+    """
     root = find_root(settings.data_dir)
     files = list_images(root)
     cache = load_image_cache(files, root, settings.image_size, settings.cache_dir)
@@ -110,7 +143,11 @@ def _require_every_class(records: pd.DataFrame, root: Path) -> None:
 
 
 def data_fingerprint(dataset: Dataset) -> dict[str, str]:
-    """Per side, a hash of its file list and contents: any moved, added, removed or changed image shows."""
+    """Per side, a hash of its file list and contents: any moved, added, removed or changed image shows.
+
+    Returns:
+        {side: SHA-256 hex digest} for "train", "validation" and "test".
+    """
     import hashlib
 
     fingerprint = {}

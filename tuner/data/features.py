@@ -6,6 +6,7 @@ map before pooling (7 x 7 x 1280 at 224 px), so Flatten and global-average heads
 is keyed by the image cache's array, the weights file's hash, the image size and the backend:
 any change rebuilds it. Rows line up with the image cache's rows; only rows a run needs are
 computed, and `computed.npy` records which are done, so a killed computation resumes.
+Entry points: `feature_cache_dir` and `load_features`.
 """
 
 from __future__ import annotations
@@ -20,15 +21,16 @@ from tuner.core.atomic import atomic_path
 from tuner.core.locks import file_lock
 from tuner.core.progress import progress_bar
 
-# float16 halves the disk (0.7 GB for the whole data set at 224 px) and the search's resident
-# pages. Every mobilenet_head model on images rounds the backbone's output the same way
+# float16 halves the disk and the search's resident pages (docs/benchmarks.md, "Head training on the
+# CPU"). Every mobilenet_head model on images rounds the backbone's output the same way
 # (`StorageRounding`), so a trial's saved model sees exactly what its head trained on.
 FEATURE_DTYPE = np.float16
-FEATURE_BATCH = 32  # measured on 2 CPU cores: 120 images/s at 32, 100 at 64 or 128
+FEATURE_BATCH = 32  # on a CPU, the backbone ran fastest at this batch
 ACCELERATOR_FEATURE_BATCH = 256  # a GPU needs large batches to be busy
 
 
 def file_sha256(path: Path) -> str:
+    """The SHA-256 hex digest of a file, read a megabyte at a time."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -37,14 +39,36 @@ def file_sha256(path: Path) -> str:
 
 
 def feature_cache_dir(cache_dir: Path, image_array: Path, weights_id: str, image_size: int, backend: str) -> Path:
-    """Where the features of one image-cache array live; the array's name changes whenever the image
-    cache is rebuilt, so new images, other weights, size or backend all lead to a new folder."""
+    """Where the features of one image-cache array live.
+
+    The array's name changes whenever the image cache is rebuilt, so new images, other weights, size or
+    backend all lead to a new folder.
+
+    Args:
+        cache_dir: the cache folder (`--cache-dir`).
+        image_array: the image cache's array file.
+        weights_id: the weights file's hash (or a name for random weights).
+        image_size: the image size.
+        backend: the Keras backend's name.
+
+    Returns:
+        `<cache_dir>/features/<key hash>`.
+    """
     key = f"{image_array.resolve()}|{weights_id}|{image_size}|{backend}|{np.dtype(FEATURE_DTYPE).name}"
     return cache_dir / "features" / hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
 class FeatureCache:
+    """What `load_features` gives back.
+
+    Attributes:
+        directory: the cache's folder.
+        features: [image cache rows, h, w, channels] in FEATURE_DTYPE, memory-mapped read-only; only the
+            rows computed so far hold features.
+        computed_now: rows this call had to compute (0 when the cache already held them all).
+    """
+
     directory: Path
     features: np.ndarray  # [image cache rows, h, w, channels], memory-mapped read-only
     computed_now: int  # rows this call had to compute (0 when the cache already held them all)
@@ -52,11 +76,20 @@ class FeatureCache:
 
 def load_features(backbone, image_array: Path, rows: np.ndarray, directory: Path,
                   batch_size: int = FEATURE_BATCH) -> FeatureCache:
-    """The feature maps of every image row (memory-mapped); computes the `rows` still missing,
-    `batch_size` images at a time.
+    """The feature maps of every image row (memory-mapped), computing the `rows` still missing.
 
     A file lock makes concurrent searches on the same data wait for one computation. The images
     are mapped here and unmapped when done, so their pages stop counting in the search's memory.
+
+    Args:
+        backbone: the frozen backbone, images (S, S, 3) in 0..255 → feature map.
+        image_array: the image cache's array file.
+        rows: the image rows the run needs.
+        directory: the cache's folder (`feature_cache_dir`).
+        batch_size: images per backbone call.
+
+    Returns:
+        The cache, its features memory-mapped read-only.
     """
     images = np.load(image_array, mmap_mode="r")
     directory.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,8 @@
 The cache of a data folder at one image size is `<cache>/images/<folder hash>-<size>px/`:
 `index.json` (per file: relative path, size, mtime, SHA-256, row or skip reason) and the
 array it names. A file whose size or mtime changed, a new file and a removed file are picked
-up on the next load; unchanged files are never decoded again.
+up on the next load; unchanged files are never decoded again. Entry points: `load_image_cache` and
+`decode` (also for `predict`'s files).
 """
 
 from __future__ import annotations
@@ -29,6 +30,15 @@ CACHE_VERSION = 1
 
 @dataclass(frozen=True)
 class CachedImage:
+    """One file's entry in the cache's index.
+
+    Attributes:
+        relpath: the file's path relative to the data root.
+        sha256: the hash of its bytes.
+        row: its row in the array; None when the file could not be decoded.
+        problem: why it could not be decoded, or None.
+    """
+
     relpath: str
     sha256: str
     row: int | None  # row in the array; None when the file could not be decoded
@@ -37,6 +47,15 @@ class CachedImage:
 
 @dataclass(frozen=True)
 class ImageCache:
+    """The decoded images of a data folder at one size (`load_image_cache`).
+
+    Attributes:
+        directory: the cache's folder.
+        images: uint8 [rows, size, size, 3], memory-mapped read-only.
+        entries: each file's `CachedImage`, by relative path.
+        decoded: how many files this load had to decode (0 on a warm cache).
+    """
+
     directory: Path
     images: np.ndarray  # uint8 [rows, size, size, 3], memory-mapped read-only
     entries: dict[str, CachedImage]
@@ -44,16 +63,29 @@ class ImageCache:
 
     @property
     def size_bytes(self) -> int:
+        """The cache's size on disk (its folder's files)."""
         return sum(path.stat().st_size for path in self.directory.iterdir() if path.is_file())
 
 
 def cache_directory(cache_dir: Path, root: Path, image_size: int) -> Path:
+    """The cache's folder for a data root at an image size: `<cache_dir>/images/<root name>-<hash>-<size>px`."""
     folder_hash = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]
     return cache_dir / "images" / f"{root.name}-{folder_hash}-{image_size}px"
 
 
 def decode(data: bytes, image_size: int) -> np.ndarray:
-    """Decode, make 3-channel (grey copied) and resize; raises on anything unreadable."""
+    """Decode an image file's bytes, make it 3-channel (grey copied) and resize it.
+
+    Args:
+        data: the file's bytes (JPEG or PNG).
+        image_size: the side S of the square result.
+
+    Returns:
+        uint8 (S, S, 3).
+
+    Raises:
+        Exception: whatever Pillow raises on bytes it cannot read as an image.
+    """
     with Image.open(io.BytesIO(data)) as image:
         # JPEG draft mode decodes large originals at a reduced scale: much faster, same result size.
         image.draft("RGB", (image_size, image_size))
@@ -80,7 +112,17 @@ def _file_key(image_file: ImageFile) -> list:
 
 
 def load_image_cache(files: list[ImageFile], root: Path, image_size: int, cache_dir: Path) -> ImageCache:
-    """Return the decoded images of `files`, decoding only what the cache lacks."""
+    """The decoded images of `files`, decoding only what the cache lacks (under a file lock).
+
+    Args:
+        files: the data folder's image files (`layout.list_images`).
+        root: the data root.
+        image_size: the side of the square images.
+        cache_dir: the cache folder (`--cache-dir`).
+
+    Returns:
+        The cache, its array memory-mapped read-only.
+    """
     directory = cache_directory(cache_dir, root, image_size)
     with file_lock(directory.parent / f"{directory.name}.lock"):
         return _load_locked(files, directory, image_size)

@@ -4,7 +4,7 @@ Layouts read:
   (a) DIR/train/{NORMAL,PNEUMONIA} and DIR/test/{NORMAL,PNEUMONIA}  (Kaggle "labeled-chest-xray-images")
   (b) (a) plus DIR/val/{NORMAL,PNEUMONIA}, merged into train         (Kaggle "chest-xray-pneumonia")
   (c) DIR holding one chest_xray/ folder that holds (a) or (b).
-Folder names are matched case-insensitively.
+Folder names are matched case-insensitively. Entry points: `find_root`, `list_images` and `patient_id`.
 """
 
 from __future__ import annotations
@@ -42,6 +42,15 @@ def patient_id(file_name: str) -> str | None:
 
 @dataclass(frozen=True)
 class ImageFile:
+    """One image file of the data folder.
+
+    Attributes:
+        path: the file.
+        relpath: its path relative to the data root: its identity in caches and reports.
+        folder: "train", "val" or "test", as on disk.
+        label: 0 (NORMAL) or 1 (PNEUMONIA), from its class folder.
+    """
+
     path: Path
     relpath: str  # relative to the data root: the file's identity in caches and reports
     folder: str  # "train", "val" or "test", as on disk
@@ -57,7 +66,11 @@ def _child(parent: Path, name: str) -> Path | None:
 
 
 def find_root(data_dir: Path) -> Path:
-    """The folder that holds train/ (and test/), looking one chest_xray/ level down."""
+    """The folder that holds train/ (and test/), looking one chest_xray/ level down.
+
+    Raises:
+        ToolkitError: the folder is missing or holds no train/ there.
+    """
     if not data_dir.is_dir():
         raise ToolkitError(f"data folder {data_dir} not found: {GET_DATA_HINT}")
     if _child(data_dir, "train") is None:
@@ -72,7 +85,11 @@ def find_root(data_dir: Path) -> Path:
 
 
 def list_images(root: Path) -> list[ImageFile]:
-    """Every image file under the root's split and class folders, sorted by relative path."""
+    """Every image file under the root's split and class folders, sorted by relative path.
+
+    Raises:
+        ToolkitError: no test/, a class folder missing from train/ or test/, or one of them without images.
+    """
     if _child(root, "test") is None:
         raise ToolkitError(f"{root} has no test/ folder: expected {root}/test/{{NORMAL,PNEUMONIA}} beside train/")
     files: list[ImageFile] = []

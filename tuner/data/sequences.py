@@ -24,6 +24,22 @@ def make_sequence(source, rows: np.ndarray, labels: np.ndarray | None = None, *,
     `to_device(source, rows)`: then each batch is gathered and cast on the device, with no copy through
     the host. With `shuffle`, the order changes every epoch, reproducibly for a seed.
     With class weights, each batch carries per-sample weights. Both kinds of source give the same batches.
+
+    Args:
+        source: the array of images or features (rows indexed by image-cache row), or `to_device(source, rows)`.
+        rows: the rows to batch, in order.
+        labels: one label per row, or None for prediction batches.
+        batch_size: rows per batch.
+        shuffle: draw a new order every epoch.
+        seed: seeds the order.
+        class_weights: {0: weight, 1: weight}, or None for no sample weights.
+
+    Returns:
+        A `keras.utils.PyDataset` of (inputs,), (inputs, labels) or (inputs, labels, weights); its
+        `start_after(n)` resumes the order after n epochs.
+
+    Raises:
+        ValueError: a device source that does not hold one row per position of `rows`.
     """
     import keras
 

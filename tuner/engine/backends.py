@@ -15,7 +15,10 @@ XLA_CACHE_BYTES = 2 * 2**30
 
 
 def enable_determinism() -> None:
-    """Ask the backend for deterministic operations (slower; see the README's GPU caveats)."""
+    """Ask the backend for deterministic operations (slower; see the README's GPU caveats).
+
+    Call it before the backend starts computing: JAX reads its flag only when it starts.
+    """
     import keras
 
     backend = keras.backend.backend()
@@ -45,6 +48,9 @@ def reuse_compiled_functions(directory: Path) -> None:
     JAX sets its cache up once per process: a second search in the same process (a notebook) keeps the
     first one's folder. With `filelock` installed (the `jax` extra), JAX locks the entries, so workers can
     share the folder, and drops the least recently used beyond XLA_CACHE_BYTES.
+
+    Args:
+        directory: the cache folder (a search passes `<cache-dir>/xla`). Nothing happens on other backends.
     """
     import keras
 
@@ -53,13 +59,18 @@ def reuse_compiled_functions(directory: Path) -> None:
     import jax
 
     jax.config.update("jax_compilation_cache_dir", str(directory))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)  # a CPU compiles a head in < 1 s
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)  # also the quick compiles (a head's on a CPU)
     if importlib.util.find_spec("filelock") is not None:  # without it JAX refuses a size limit
         jax.config.update("jax_compilation_cache_max_size", XLA_CACHE_BYTES)
 
 
 def device_name() -> str:
-    """The accelerator Keras will use, or "CPU (…)"."""
+    """The accelerator Keras will use, in words.
+
+    Returns:
+        "GPU: <name>" for the backend's first GPU, else "CPU (<processor>, <n> cores)"; a device query
+        that fails counts as no GPU.
+    """
     import keras
 
     backend = keras.backend.backend()
@@ -93,10 +104,17 @@ def on_accelerator() -> bool:
 
 
 def keeps_inputs_on_device(nbytes: int) -> bool:
-    """Whether a search copies its training inputs (`nbytes`) into the accelerator's memory once, to
-    gather every batch there: on JAX with a GPU, when they take at most half of its memory. Keras'
-    TensorFlow trainer feeds a PyDataset through tf.data on the host whatever it holds (and the PyTorch
-    path is untried), so there, and on a CPU, batches are read from the host arrays as before."""
+    """Whether a search copies its training inputs into the accelerator's memory once, to gather every batch there.
+
+    Only on JAX with a GPU. Keras' TensorFlow trainer feeds a PyDataset through tf.data on the host whatever
+    it holds (and the PyTorch path is untried), so there, and on a CPU, batches are read from the host arrays.
+
+    Args:
+        nbytes: the size of the training and validation inputs together.
+
+    Returns:
+        True on JAX with a GPU when `nbytes` is at most half of the GPU's memory, else False.
+    """
     import keras
 
     if keras.backend.backend() != "jax":
@@ -111,8 +129,20 @@ def keeps_inputs_on_device(nbytes: int) -> bool:
 
 
 def input_gradient(function, inputs):
-    """The gradient of `function(inputs).sum()` with respect to `inputs` (a NumPy array), as NumPy:
-    what Grad-CAM needs, on whichever backend Keras runs."""
+    """The gradient of `function(inputs).sum()` with respect to `inputs`, on whichever backend Keras runs.
+
+    What Grad-CAM needs (`evaluation/explain.py`).
+
+    Args:
+        function: maps a backend tensor to a backend tensor (Keras layers and ops).
+        inputs: a NumPy array.
+
+    Returns:
+        The gradient as a NumPy array of the shape of `inputs`.
+
+    Raises:
+        NotImplementedError: the Keras backend is not TensorFlow, JAX or PyTorch.
+    """
     import keras
     import numpy as np
 

@@ -5,6 +5,8 @@ results into the shared run folder. `--workers N` starts a chief and N workers o
 restarts a worker that dies (its trial is handed back to it, so it is trained again) and shows one
 progress display. Keras Tuner's gRPC channel has no authentication or encryption: keep the oracle
 on 127.0.0.1 or a trusted network.
+
+Entry points: `run_local_workers` (`search --workers N`) and `Distribution` (`search --role chief|worker`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,14 @@ MAX_RESTARTS_PER_WORKER = 3
 
 @dataclass(frozen=True)
 class Distribution:
-    """This process's part in a distributed search."""
+    """This process's part in a distributed search.
+
+    Attributes:
+        role: "chief" (serves the oracle) or "worker" (trains trials).
+        host: the chief's address.
+        port: the oracle's port.
+        worker_id: Keras Tuner's id of this process: "chief", or the worker's id (no "chief" in it).
+    """
 
     role: str  # "chief" or "worker"
     host: str
@@ -39,6 +48,19 @@ class Distribution:
 
     @classmethod
     def parse(cls, role: str, oracle: str | None, worker_id: str | None) -> Distribution:
+        """The distribution the flags `--role`, `--oracle` and `--worker-id` ask for.
+
+        Args:
+            role: "chief" or "worker".
+            oracle: the chief's address, HOST:PORT (an empty HOST means 127.0.0.1).
+            worker_id: a worker's id; None makes one from the host name and the process id.
+
+        Returns:
+            The checked distribution.
+
+        Raises:
+            ToolkitError: no or a malformed --oracle, or a worker id that is not a plain name or contains "chief".
+        """
         if not oracle:
             raise ToolkitError(f"--role {role} needs --oracle HOST:PORT (the chief's address)")
         host, _, port = oracle.rpartition(":")
@@ -51,14 +73,22 @@ class Distribution:
         return cls(role, host or "127.0.0.1", int(port), "chief" if role == "chief" else worker_id)
 
     def apply(self) -> None:
-        """Keras Tuner reads its distributed setting from these variables when a tuner is made."""
+        """Set the environment variables that Keras Tuner reads its distributed setting from when a tuner is made."""
         os.environ["KERASTUNER_TUNER_ID"] = self.worker_id
         os.environ["KERASTUNER_ORACLE_IP"] = self.host
         os.environ["KERASTUNER_ORACLE_PORT"] = str(self.port)
 
 
 def log_event(run: RunPaths, worker_id: str, event: str, trial_id: str, **details) -> None:
-    """One line per trial start and end in run/workers/<id>.jsonl: who ran what, when."""
+    """Append one line to run/workers/<id>.jsonl: who started or ended which trial, when.
+
+    Args:
+        run: the run folder.
+        worker_id: Keras Tuner's id of the process.
+        event: "start" or "end".
+        trial_id: the trial's id.
+        **details: more fields for the line (e.g. the trial's `status`).
+    """
     path = run.directory / "workers" / f"{worker_id}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps({"time": time.time(), "event": event, "trial_id": trial_id, **details})
@@ -80,9 +110,19 @@ def _gpu_count() -> int:
 
 
 def worker_environment(index: int, n_workers: int, gpus: int) -> dict[str, str]:
-    """The variables a local worker gets on top of ours: a GPU of its own, round robin, when there
-    are several; when workers share a GPU, a slice of its memory each (JAX and TensorFlow would
-    otherwise each take most of it at start, and the next worker would fail)."""
+    """The environment variables a local worker gets on top of ours.
+
+    A GPU of its own, round robin, when there are several; when workers share a GPU, a slice of its memory
+    each (JAX and TensorFlow would otherwise each take most of it at start, and the next worker would fail).
+
+    Args:
+        index: the worker's number, from 0.
+        n_workers: how many workers there are.
+        gpus: how many GPUs this machine has.
+
+    Returns:
+        The variables to set (empty without a GPU).
+    """
     if gpus == 0:
         return {}
     env = {"CUDA_VISIBLE_DEVICES": str(index % gpus)} if gpus > 1 else {}
@@ -99,7 +139,23 @@ CHIEF_ENVIRONMENT = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_ALL
 
 
 def run_local_workers(argv: list[str], run: RunPaths, n_workers: int, show_progress: bool) -> int:
-    """Start a chief and `n_workers` workers here; wait for the search; return the chief's exit code."""
+    """Start a chief and `n_workers` workers on this machine and wait for the search.
+
+    A worker that fails is started again (its unfinished trial is trained again); on any exception, Ctrl-C
+    included, every process still running is stopped. Each process logs to run/workers/<id>.log.
+
+    Args:
+        argv: the `search` command's arguments for each process, without `--workers` (and with `--run`).
+        run: the run folder.
+        n_workers: how many workers to start.
+        show_progress: show the live display of the workers and trials.
+
+    Returns:
+        The chief's exit code.
+
+    Raises:
+        ToolkitError: a worker failed again after MAX_RESTARTS_PER_WORKER restarts.
+    """
     from tuner.core.live import WorkersDisplay
     from tuner.engine.records import read_trial_records
 

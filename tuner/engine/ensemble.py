@@ -1,15 +1,12 @@
-"""The ensemble stage after fine-tuning: the fine-tuned model and its frozen parent, averaged.
+"""The ensemble stage (`search --ensemble`): the fine-tuned model and its frozen parent, averaged.
 
-Fine-tuning adapts the backbone (its top blocks by default) to chest X-rays; the parent keeps ImageNet's features.
-In all three seeds of docs/results.md ("Three more candidates") their average ranks validation better
-than the fine-tuned model alone (higher specificity at the same recall, higher ROC-AUC) and, on
-average, keeps more of its specificity when the images change (`tools/ensemble_panel.py`); ensembles
-are also what holds up best under distribution shift in the literature (Ovadia et al., NeurIPS 2019).
-On the test folder it did not gain (docs/results.md: looks 7-9). Both models exist at the end of a
-search, so the stage trains nothing: it scores their average on validation with the search's own
-objective and records it as `<parent>-ens`, one more trial, the run's chosen model when it keeps the
-user's contract (`records.best_trial`). Its model is rebuilt from its members' weights
-(`hypermodels.load_trial_model`); it costs two backbones per image in `test` and `predict`.
+Fine-tuning adapts the backbone to chest X-rays; the parent keeps ImageNet's features. Both models exist
+at the end of a search, so the stage trains nothing: `ensemble_finetuned` scores their average on
+validation with the search's own objective and records it as `<parent>-ens`, one more trial, the run's
+chosen model when it keeps the user's contract (`records.best_trial`). Its model is rebuilt from its
+members' weights (`hypermodels.load_trial_model`), so it costs two backbones per image in `test` and `predict`.
+
+Evidence: docs/results.md ("Three more candidates, on validation only").
 """
 
 from __future__ import annotations
@@ -32,7 +29,21 @@ ENSEMBLE_SUFFIX = "-ens"
 
 def ensemble_finetuned(settings: SearchSettings, dataset: Dataset, run: RunPaths,
                        finetuned: TrialRecord | None) -> TrialRecord | None:
-    """Record the average of a completed fine-tuning trial and its parent, once per run (None without one)."""
+    """Score and record the average of a completed fine-tuning trial and its parent, once per run.
+
+    Args:
+        settings: the run's settings (its operating rule; whether to show progress).
+        dataset: the run's data; its validation side is scored.
+        run: the run folder; the record goes to trials/<parent>-ens.json and the trials table is rewritten.
+        finetuned: the fine-tuning stage's record (`finetune.finetune_best`), or None.
+
+    Returns:
+        The `<parent>-ens` record (read back when an earlier process wrote it), or None when `finetuned`
+        is None or failed.
+
+    Raises:
+        ToolkitError: a member's record or weights are missing (`hypermodels.ensemble_model`).
+    """
     if finetuned is None or not finetuned.completed:
         return None
     trial_id = finetuned.parent_trial + ENSEMBLE_SUFFIX

@@ -3,11 +3,11 @@
 The search trains heads on a frozen backbone's cached features: fast, but the features never adapt to
 chest X-rays, and cached features cannot be augmented. This stage takes the best trial's head, puts it
 on a MobileNetV2 whose top blocks, or all its layers (`--finetune-layers`), train too
-(`MobileNetHead.finetune_model`), and trains both on
-augmented images at a low learning rate for a few epochs, scoring every epoch on validation with the
-search's own objective. The result is one more trial record, `<parent>-ft`, ranked with the others;
-it is the run's chosen model when it keeps the user's contract on validation and the ensemble stage
-after it (`ensemble.py`) does not (`records.best_trial`).
+(`MobileNetHead.finetune_model`), and trains both on augmented images at a low learning rate for a few
+epochs, scoring every epoch on validation with the search's own objective. The result is one more trial
+record, `<parent>-ft`, ranked with the others; it is the run's chosen model when it keeps the user's
+contract on validation and the ensemble stage after it (`ensemble.py`) does not (`records.best_trial`).
+Entry point: `finetune_best`.
 """
 
 from __future__ import annotations
@@ -37,7 +37,14 @@ FINETUNE_SUFFIX = "-ft"
 
 
 def parent_for_finetuning(run: RunPaths) -> TrialRecord | None:
-    """The best search trial that reached the precision floor, or None."""
+    """The trial to fine-tune: the best-ranked completed search trial, when it reached the precision floor.
+
+    Args:
+        run: the run folder (its trials table).
+
+    Returns:
+        That trial's record, or None.
+    """
     ranked = sorted((trial for trial in read_trials_table(run) if trial.completed and trial.stage == "search"),
                     key=lambda trial: trial.rank)
     return ranked[0] if ranked and ranked[0].reachable else None
@@ -45,11 +52,25 @@ def parent_for_finetuning(run: RunPaths) -> TrialRecord | None:
 
 def finetune_best(settings: SearchSettings, dataset: Dataset, run: RunPaths,
                   budget_spent=lambda: False) -> TrialRecord | None:
-    """Fine-tune the best trial, once per run; returns its record (None when no trial qualifies).
+    """Fine-tune the best trial, once per run.
 
     Goes on from the last finished epoch of an interrupted stage (`finetune_progress`), with the records an
-    uninterrupted stage gives. Raises `TimeBudgetSpent` when `budget_spent()` ends the stage between epochs
-    (its progress kept, no record written).
+    uninterrupted stage gives. A completed stage writes the model's weights, validation's scores and the
+    `<parent>-ft` record (last), rewrites the trials table and removes its progress folder.
+
+    Args:
+        settings: the run's settings (epochs, operating rule, progress display).
+        dataset: the run's data; training and validation images.
+        run: the run folder.
+        budget_spent: called after each epoch but the last; True ends the stage there (its progress kept).
+
+    Returns:
+        The `<parent>-ft` record (completed, or failed when training diverged), read back when an earlier
+        process wrote it; None when no search trial reached the precision floor.
+
+    Raises:
+        TimeBudgetSpent: `budget_spent()` ended the stage between epochs (its progress kept, no record written).
+        ToolkitError: the saved progress cannot be read, or the parent's weights are missing.
     """
     parent = parent_for_finetuning(run)
     if parent is None:
@@ -145,7 +166,19 @@ def _remove_progress(run: RunPaths, progress_dir) -> None:
 
 def finetune_record(parent: TrialRecord, trial_id: str, history: list[dict], settings: SearchSettings,
                     seconds: float, failure: str | None = None) -> TrialRecord:
-    """A trial record of the fine-tuning stage, in the search's schema, from its per-epoch history."""
+    """A trial record of the fine-tuning stage, in the search's schema, from its per-epoch history.
+
+    Args:
+        parent: the fine-tuned search trial.
+        trial_id: the record's id (`<parent>-ft`).
+        history: one `records.epoch_row` per finished epoch.
+        settings: the run's settings.
+        seconds: the stage's seconds, earlier processes included.
+        failure: why training failed (divergence), or None.
+
+    Returns:
+        A completed record at the best epoch, or a failed one when `failure` is given or no epoch finished.
+    """
     details = dict(trial_id=trial_id, stage="finetune", parent_trial=parent.trial_id,
                    target_epochs=settings.finetune_epochs, cached_features=False, seconds=round(seconds, 2),
                    hyperparameters=parent.hyperparameters,

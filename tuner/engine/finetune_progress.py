@@ -11,6 +11,9 @@ it stopped.
 An epoch's folder is written under a temporary name and renamed when whole; then the older one is removed. So a
 kill at any moment leaves the last whole epoch (or the one before it, and a temporary folder that `latest_epoch`
 removes). Keras' `BackupAndRestore` writes its files in place and keeps no random state or history, hence this.
+
+`save_epoch` writes an epoch's folder (`callbacks.SaveEachEpoch`), `latest_epoch`, `read_epoch` and
+`restore_model` resume from it (`finetune.finetune_best`), and `in_progress` tells `search` what it resumes.
 """
 
 from __future__ import annotations
@@ -32,7 +35,19 @@ _EPOCH_FOLDER = re.compile(r"epoch-(\d{4})")
 
 @dataclass(frozen=True)
 class SavedEpoch:
-    """What `read_epoch` gives back of an epoch's folder (the model's own weights stay in the folder)."""
+    """What `read_epoch` gives back of an epoch's folder (the model's own weights stay in the folder).
+
+    Attributes:
+        folder: the epoch's folder (`<run>/finetuning/<trial>/epoch-NNNN`).
+        epochs: how many epochs had finished.
+        history: one `records.epoch_row` per finished epoch.
+        probabilities: each finished epoch's validation probabilities.
+        best_score: the best validation score so far (-inf before any epoch scored).
+        best_weights: the best epoch's weights, or None.
+        random_state: the values of the model's random-state variables (`random_state_variables`).
+        python_random_state: `random.getstate()` when the epoch was saved.
+        seconds: the stage's seconds so far, earlier processes included.
+    """
 
     folder: Path
     epochs: int  # finished epochs
@@ -46,8 +61,16 @@ class SavedEpoch:
 
 
 def latest_epoch(directory: Path) -> Path | None:
-    """The folder of the last whole epoch in `directory` (None if there is none); temporary folders that a kill
-    left are removed. Call it only while no stage is writing there (the search holds its run's lock)."""
+    """The folder of the last whole epoch in `directory`, removing the temporary folders that a kill left.
+
+    Call it only while no stage is writing there (the search holds its run's lock).
+
+    Args:
+        directory: a fine-tuning trial's progress folder (`<run>/finetuning/<trial>`).
+
+    Returns:
+        The `epoch-NNNN` folder with the most finished epochs, or None (no folder, or no whole epoch).
+    """
     if not directory.is_dir():
         return None
     for leftover in directory.glob(".*.tmp"):
@@ -57,8 +80,14 @@ def latest_epoch(directory: Path) -> Path | None:
 
 
 def in_progress(run: RunPaths) -> tuple[str, int] | None:
-    """(trial id, finished epochs) of a fine-tuning stage that a kill interrupted in `run`, or None. Reads names
-    only: no Keras."""
+    """The fine-tuning stage that a kill interrupted in `run`, if any. Reads folder names only: no Keras.
+
+    Args:
+        run: the run folder.
+
+    Returns:
+        (trial id, finished epochs) of a fine-tuning trial with saved progress and no record yet, or None.
+    """
     if not run.finetuning.is_dir():
         return None
     for trial_folder in sorted(run.finetuning.iterdir()):
@@ -69,16 +98,38 @@ def in_progress(run: RunPaths) -> tuple[str, int] | None:
 
 
 def random_state_variables(model) -> list:
-    """The model's random-number state (Keras' seed generators of its augmentation and dropout layers): the
-    variables that `model.weights` and so `save_weights` leave out."""
+    """The model's random-number state, which `model.weights` and so `save_weights` leave out.
+
+    Args:
+        model: a built Keras model.
+
+    Returns:
+        The variables of the model's seed generators (its augmentation and dropout layers), in a fixed order.
+    """
     weights = {id(weight) for weight in model.weights}
     return [variable for variable in model.variables if id(variable) not in weights]
 
 
 def save_epoch(directory: Path, model, *, epochs: int, history: list[dict], probabilities: list[np.ndarray],
                best_score: float, best_weights: list[np.ndarray] | None, seconds: float) -> Path:
-    """Write the state after `epochs` finished epochs to `directory/epoch-NNNN` in one rename, remove the earlier
-    epochs' folders, and return the new folder."""
+    """Write the state after `epochs` finished epochs to `directory/epoch-NNNN` in one rename.
+
+    The folder is written under a temporary name, synced and renamed; then the earlier epochs' folders are
+    removed.
+
+    Args:
+        directory: the trial's progress folder (created when absent).
+        model: the model being fine-tuned; its weights and optimizer state are saved.
+        epochs: how many epochs have finished.
+        history: one `records.epoch_row` per finished epoch.
+        probabilities: each finished epoch's validation probabilities.
+        best_score: the best validation score so far.
+        best_weights: the best epoch's weights, or None.
+        seconds: the stage's seconds so far, earlier processes included.
+
+    Returns:
+        The new epoch's folder.
+    """
     import keras
 
     final = directory / f"epoch-{epochs:04d}"
@@ -105,7 +156,17 @@ def save_epoch(directory: Path, model, *, epochs: int, history: list[dict], prob
 
 
 def read_epoch(folder: Path) -> SavedEpoch:
-    """The state saved in an epoch's folder (`save_epoch`), but the model's weights: `restore_model` loads those."""
+    """The state saved in an epoch's folder (`save_epoch`), but the model's weights: `restore_model` loads those.
+
+    Args:
+        folder: an `epoch-NNNN` folder (`latest_epoch`).
+
+    Returns:
+        The saved state.
+
+    Raises:
+        OSError, ValueError or KeyError: the folder is incomplete or damaged.
+    """
     state = read_json(folder / "state.json")
     with np.load(folder / "state.npz") as arrays:
         probabilities = list(arrays["probabilities"])
@@ -120,9 +181,18 @@ def read_epoch(folder: Path) -> SavedEpoch:
 
 
 def restore_model(model, saved: SavedEpoch) -> None:
-    """Load the weights, the optimizer's state and the random state of `saved` into `model` (built and compiled
-    as the stage built it). Python's random state (`saved.python_random_state`) is for the caller to set when
-    the first resumed epoch begins (`callbacks.SetPythonRandomState`)."""
+    """Load the weights, the optimizer's state and the random state of `saved` into `model`.
+
+    Python's random state (`saved.python_random_state`) is for the caller to set when the first resumed epoch
+    begins (`callbacks.SetPythonRandomState`).
+
+    Args:
+        model: the model, built and compiled as the stage built it.
+        saved: what `read_epoch` read.
+
+    Raises:
+        ValueError: the model has another number of random-state variables than were saved.
+    """
     if model.optimizer is not None and not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
     model.load_weights(saved.folder / "model.weights.h5")

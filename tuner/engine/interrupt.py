@@ -27,5 +27,10 @@ def install() -> None:
 
 
 def raise_if_requested() -> None:
+    """Raise Ctrl-C again if it came since `install()`, wherever it was first raised (and maybe swallowed).
+
+    Raises:
+        KeyboardInterrupt: SIGINT arrived since `install()`.
+    """
     if requested.is_set():
         raise KeyboardInterrupt

@@ -21,17 +21,18 @@ from tuner.core.atomic import atomic_path, write_text
 class BestEpochInMemory(tuner_utils.SaveBestEpoch):
     """Keras Tuner's best-epoch checkpoint, kept in memory and written once, when training ends.
 
-    Keras Tuner writes the weights (with the optimizer's two moments) at every improving epoch:
-    about 384 MB each time for a Flatten-512 head, a tenth of a small search's time. Here the best
-    epoch's weights are copied in memory and written once, atomically, to the same file.
+    Keras Tuner writes the weights (with the optimizer's two moments) at every improving epoch, which
+    costs a large head much of its trial's time. Here the best epoch's weights are copied in memory and
+    written once, atomically, to the same file. Evidence: docs/benchmarks.md ("Head training on the CPU").
     """
 
     best_weights: list | None = None
 
-    def _save_model(self):
+    def _save_model(self):  # Keras Tuner calls it at every improving epoch
         self.best_weights = self.model.get_weights()  # NumPy copies
 
     def on_train_end(self, logs=None):
+        """Put the best epoch's weights back in the model and write them once, atomically."""
         if self.best_weights is None:  # no epoch scored (e.g. a NaN loss at once)
             return
         self.model.set_weights(self.best_weights)  # the trial ends on its best epoch
@@ -41,7 +42,15 @@ class BestEpochInMemory(tuner_utils.SaveBestEpoch):
 
 
 def atomic_save_json(path, obj) -> str:
-    """Keras Tuner's `utils.save_json`, written atomically: a kill mid-write keeps the old file."""
+    """Keras Tuner's `utils.save_json`, written atomically: a kill mid-write keeps the old file.
+
+    Args:
+        path: the JSON file to write.
+        obj: what to write (JSON-serialisable).
+
+    Returns:
+        The JSON text, as Keras Tuner's own returns it.
+    """
     text = json.dumps(obj)
     write_text(Path(path), text)
     return text

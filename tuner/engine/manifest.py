@@ -1,4 +1,8 @@
-"""What produced a run: the command, versions, backend and device, the data and weights, the times."""
+"""What produced a run: the command, versions, backend and device, the data and weights, the times.
+
+`write_manifest` starts a run's manifest.json (or marks a resume), `note_in_manifest` adds what is known
+later, and `mark_finished` closes it; `report` shows it and `test` checks the data fingerprint against it.
+"""
 
 from __future__ import annotations
 
@@ -30,7 +34,19 @@ def _git_commit() -> str | None:
 
 def write_manifest(path: Path, command_line: str, settings: dict, data_fingerprint: dict,
                    weights_sha256: str | None, synthetic_data: bool = False) -> None:
-    """Start a run's manifest, or mark a resumed one (keeping its first start time)."""
+    """Start a run's manifest, or mark a resumed one.
+
+    A resumed run keeps its first start time and `synthetic_data`, gains this resume's time in
+    `resumed`, and is unfinished again until `mark_finished`.
+
+    Args:
+        path: the run's manifest.json (`RunPaths.manifest`).
+        command_line: the command as typed.
+        settings: the search's settings (`SearchSettings.to_dict()`).
+        data_fingerprint: `dataset.data_fingerprint` of the data searched on; `test` refuses other data.
+        weights_sha256: the hash of the backbone's weights file, or None (no file).
+        synthetic_data: the data is the demo's generated set.
+    """
     import keras
 
     from tuner import __version__
@@ -59,9 +75,15 @@ def write_manifest(path: Path, command_line: str, settings: dict, data_fingerpri
 
 
 def note_in_manifest(path: Path, **fields) -> None:
-    """Add what is known only once the search has started (for example `inputs_on_device`)."""
+    """Add what is known only once the search has started (for example `inputs_on_device`).
+
+    Args:
+        path: the run's manifest.json, which must exist.
+        **fields: the keys to add or replace.
+    """
     write_json(path, {**read_json(path), **fields})
 
 
 def mark_finished(path: Path) -> None:
+    """Record when the run finished (`finished`); a resume clears it again."""
     note_in_manifest(path, finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))

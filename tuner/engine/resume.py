@@ -1,4 +1,8 @@
-"""Resume and the run folder: a run is continued only with the settings it was started with."""
+"""Resume and the run folder: a run is continued only with the settings it was started with.
+
+`prepare_run_folder` makes a run new, resumed or finished (the chief or the one process);
+`wait_for_chief_settings` is a worker's side of the same check.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,21 @@ from tuner.engine.finetune_progress import in_progress
 
 
 def prepare_run_folder(settings: SearchSettings) -> bool:
-    """Make the run folder ready; False when the run already finished (nothing left to do). Says which."""
+    """Make the run folder ready: a new run, a resumed one, or one that already finished.
+
+    Prints one line saying which. A new run (or `--overwrite`) gets an empty folder and settings.json; an
+    existing one must have been started with the same settings, and the temporary files that a killed write
+    left are removed. Call it while holding the run's lock (`runs.run_lock`).
+
+    Args:
+        settings: the search's settings; `settings.run` is the folder.
+
+    Returns:
+        False when the run already finished with these settings (nothing left to do), else True.
+
+    Raises:
+        ToolkitError: the run exists with other settings (`check_same_settings`).
+    """
     run = settings.run
     if run.settings.is_file() and not settings.overwrite:
         check_same_settings(settings)
@@ -51,6 +69,13 @@ def _resuming_line(settings: SearchSettings, finished_trials: int) -> str:
 
 
 def check_same_settings(settings: SearchSettings) -> None:
+    """Refuse to resume a run whose stored settings differ from `settings` in one of RESUME_KEYS.
+
+    The keys of DIGEST_KEYS_IF_CHANGED (how a run fine-tunes) count only when the search fine-tunes.
+
+    Raises:
+        ToolkitError: naming every setting that differs (stored → wanted).
+    """
     run, wanted = settings.run, settings.to_dict()
     stored = stored_settings(run)
     # How a run fine-tunes matters only where it fine-tunes (runs that do not stored the defaults of their day).
@@ -63,7 +88,17 @@ def check_same_settings(settings: SearchSettings) -> None:
 
 
 def wait_for_chief_settings(settings: SearchSettings, timeout_seconds: float = 600) -> None:
-    """A worker starts with the chief or soon after: it waits for the run's settings, then checks them."""
+    """Wait for the chief to write the run's settings, then check that they are this worker's.
+
+    A worker starts with the chief or soon after, so it polls for settings.json once a second.
+
+    Args:
+        settings: the worker's settings.
+        timeout_seconds: how long to wait for the chief.
+
+    Raises:
+        ToolkitError: no chief started the run in time, or it was started with other settings.
+    """
     deadline = time.monotonic() + timeout_seconds
     while not settings.run.settings.is_file():
         if time.monotonic() > deadline:

@@ -1,5 +1,8 @@
 """Our Keras Tuner tuners: Hyperband, and one fixed point of a space (`train`), with this toolkit's
-per-trial seeding, data, callbacks and trial records on top."""
+per-trial seeding, data, callbacks and trial records on top.
+
+`make_tuner` builds one over a `TrialContext`; `search.run_search` calls its `search`.
+"""
 
 from __future__ import annotations
 
@@ -25,8 +28,8 @@ from tuner.engine.records import TrialRecord, completed_record, failed_record, w
 
 OBJECTIVE = "val_score"
 # Predictions only, so the batch changes no result, only speed and memory: large on cached features;
-# on images, where every image takes the whole network's activations, 32 (the fine-tuning stage at 224 px:
-# a peak of 6.75 GB at 256 against 2.33 GB at 32, and no slower; docs/benchmarks.md).
+# small on images, where every image takes the whole network's activations: a larger batch there costs
+# memory and gains no speed (docs/benchmarks.md, "Earlier defaults").
 VALIDATION_BATCH = 256
 IMAGE_PREDICTION_BATCH = 32
 
@@ -36,8 +39,18 @@ class TimeBudgetSpent(Exception):
 
 
 def trial_seed(seed: int, trial_id: str) -> int:
-    """A trial's own seed: its training depends on the run's seed and its id, not on what ran before,
-    so a resumed search trains each trial exactly as an uninterrupted one would."""
+    """A trial's own seed, from the run's seed and the trial's id only.
+
+    A trial's training then does not depend on what ran before, so a resumed search trains each trial
+    exactly as an uninterrupted one would.
+
+    Args:
+        seed: the run's seed (`--seed`).
+        trial_id: the trial's id (also `<parent>-ft` for the fine-tuning stage).
+
+    Returns:
+        A seed in [0, 2**31).
+    """
     return zlib.crc32(f"{seed}:{trial_id}".encode()) % (2**31)
 
 
@@ -48,6 +61,23 @@ class TrialContext:
 
     On an accelerator that holds them (`keeps_inputs_on_device`), the training and validation inputs
     are copied there once, for every trial, and batches are gathered on the device.
+
+    Attributes:
+        settings: the search's settings.
+        run: the run folder.
+        dataset: the run's data (its split and class weights).
+        inputs: the array the trials train on, indexed by image-cache row (images, or cached features);
+            None in a chief.
+        display: the live display.
+        budget_spent: returns True once the time budget is spent (no new trial starts then).
+        train_rows: the training images' rows in `inputs`.
+        train_labels: their labels.
+        validation_labels: the validation images' labels.
+        train_inputs: what training batches read from: `inputs`, or its training rows on the device; None
+            in a chief.
+        validation_inputs: the validation batches (`make_sequence`); None in a chief.
+        on_device: the inputs were copied into the accelerator's memory.
+        class_weights: balanced class weights of the training side.
     """
 
     settings: SearchSettings
@@ -71,15 +101,29 @@ class TrialContext:
 
 
 def sources_for_training(inputs: np.ndarray, train_rows: np.ndarray, validation_rows: np.ndarray) -> tuple:
-    """What the training and validation batches are read from: the host array `inputs` for both, or, on an
-    accelerator that holds them (`keeps_inputs_on_device`), a copy of each side in its memory."""
+    """What the training and validation batches are read from.
+
+    Args:
+        inputs: the host array (or memory map) of images or features, indexed by image-cache row.
+        train_rows: the training side's rows.
+        validation_rows: the validation side's rows.
+
+    Returns:
+        (training source, validation source): `inputs` for both, or, on an accelerator that holds them
+        (`keeps_inputs_on_device`), a copy of each side's rows in its memory (`to_device`).
+    """
     if keeps_inputs_on_device(inputs[0].nbytes * (len(train_rows) + len(validation_rows))):
         return to_device(inputs, train_rows), to_device(inputs, validation_rows)
     return inputs, inputs
 
 
 class RecordedTrials:
-    """Our per-trial seeding, data, callbacks and records, on top of a Keras Tuner tuner."""
+    """Our per-trial seeding, data, callbacks and records, on top of a Keras Tuner tuner (a mixin).
+
+    Args:
+        context: what every trial shares.
+        **kwargs: the Keras Tuner tuner's own arguments.
+    """
 
     def __init__(self, context: TrialContext, **kwargs) -> None:
         self.context = context
@@ -95,6 +139,11 @@ class RecordedTrials:
         self.oracle.update_space(hp)
 
     def pre_create_trial(self):
+        """Refuse a new trial once the budget is spent; wait a second between answers of IDLE.
+
+        Raises:
+            TimeBudgetSpent: the time budget is spent.
+        """
         if self.context.budget_spent():
             raise TimeBudgetSpent
         # Hyperband answers IDLE while a round waits for other workers' trials: ask again in a
@@ -104,11 +153,13 @@ class RecordedTrials:
         self._idle = True
 
     def on_trial_begin(self, trial):
+        """Log the trial's start (workers/<id>.jsonl)."""
         self._idle = False
         log_event(self.context.run, self.tuner_id, "start", trial.trial_id)
         super().on_trial_begin(trial)
 
     def run_trial(self, trial, *args, **kwargs):
+        """Train the trial with its own seed, batches and callbacks (`ValidationMetrics` first)."""
         context, settings = self.context, self.context.settings
         seed = trial_seed(settings.data.seed, trial.trial_id)
         keras.utils.set_random_seed(seed)
@@ -137,6 +188,7 @@ class RecordedTrials:
         return super().run_trial(trial, train_batches, *args, **kwargs)
 
     def on_trial_end(self, trial):
+        """Write the trial's record and the trials table, update the display, and free the trial's memory."""
         record = search_trial_record(trial, self._current, self.context.settings, worker=self.tuner_id)
         write_record(self.context.run, record)
         log_event(self.context.run, self.tuner_id, "end", trial.trial_id, status=record.status)
@@ -161,6 +213,15 @@ def make_tuner(context: TrialContext, hypermodel) -> RecordedTrials:
     Keras Tuner takes seed 0 (the default --seed) as "none" and draws its oracle's seed from Python's
     `random`: reproducible only because `search.py` seeds every generator (keras.utils.set_random_seed)
     just before. Passing another seed would change every run's trials, so it stays as it is.
+
+    Args:
+        context: what every trial shares; its settings give Hyperband's arguments and, for `train`,
+            the fixed hyperparameters.
+        hypermodel: the run's space (`hypermodels.make_space`).
+
+    Returns:
+        An `XrayHyperband`, or a `FixedConfiguration` of one trial, in the run's keras_tuner/ folder
+        (resumed from it when it exists).
     """
     settings, run = context.settings, context.run
     common = dict(hypermodel=hypermodel, objective=keras_tuner.Objective(OBJECTIVE, direction="max"),
@@ -176,7 +237,17 @@ def make_tuner(context: TrialContext, hypermodel) -> RecordedTrials:
 
 
 def search_trial_record(trial, current: dict | None, settings: SearchSettings, worker: str | None) -> TrialRecord:
-    """A Keras Tuner trial's record, from the history our ValidationMetrics kept."""
+    """A Keras Tuner trial's record, from the history our ValidationMetrics kept.
+
+    Args:
+        trial: the Keras Tuner trial.
+        current: the running trial's state in `RecordedTrials` (its metrics callback and start time), or None.
+        settings: the search's settings.
+        worker: Keras Tuner's id of the process that ran it.
+
+    Returns:
+        A completed record when the trial completed with at least one epoch, else a failed one.
+    """
     hp_values = trial.hyperparameters.values
     history = current["metrics"].history if current else []
     details = dict(

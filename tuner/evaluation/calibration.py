@@ -1,7 +1,10 @@
 """Thresholds for a site, from its labelled or unlabelled images: the arithmetic, no Keras.
 
-Prediction rule as everywhere: PNEUMONIA when `probability >= threshold`. Why a site needs its own
-threshold, and what each method recovers on the test folder: docs/results.md ("Site calibration").
+Prediction rule as everywhere: PNEUMONIA when `probability >= threshold`. `labelled_operating_point`
+applies the run's rule to a site's labelled images; `unlabelled_operating_point` aligns the threshold to a
+stated prevalence. `sites.py` records the results.
+
+Evidence: docs/results.md ("The current defaults", its site-calibration rows).
 """
 
 from __future__ import annotations
@@ -19,8 +22,18 @@ CONFIDENCE = 0.95  # of the one-sided lower bound on recall
 
 
 def expected_positive_share(recall: float, specificity: float, prevalence: float) -> float:
-    """The share of images called PNEUMONIA where a share `prevalence` has it:
-    recall * prevalence + (1 - specificity) * (1 - prevalence)."""
+    """The share of images an operating point calls PNEUMONIA where a share `prevalence` has it.
+
+    That is recall * prevalence + (1 - specificity) * (1 - prevalence).
+
+    Args:
+        recall: the operating point's recall.
+        specificity: its specificity.
+        prevalence: the share of PNEUMONIA among the images.
+
+    Returns:
+        The expected share called PNEUMONIA.
+    """
     return recall * prevalence + (1.0 - specificity) * (1.0 - prevalence)
 
 
@@ -30,6 +43,13 @@ def aligned_threshold(probabilities: ArrayLike, share: float) -> float:
     With n images sorted from the highest probability down, k = floor(share * n + 1/2) are called: the
     threshold lies halfway between the k-th and the (k+1)-th highest probability (just above the highest
     when k = 0, at the lowest when k = n). Ties can make the share called larger than k / n.
+
+    Args:
+        probabilities: the images' PNEUMONIA probabilities.
+        share: the share of them to call PNEUMONIA, in [0, 1].
+
+    Returns:
+        The threshold.
 
     Raises:
         ValueError: no probabilities, or `share` outside [0, 1].
@@ -48,8 +68,18 @@ def aligned_threshold(probabilities: ArrayLike, share: float) -> float:
 
 
 def recall_lower_bound(found: int, positives: int, confidence: float = CONFIDENCE) -> float:
-    """One-sided Clopper-Pearson lower bound on recall after `found` of `positives` were found:
-    with no miss among n it is (1 - confidence) ** (1 / n), about 1 - 3 / n at 95 %."""
+    """One-sided Clopper-Pearson lower bound on recall after `found` of `positives` were found.
+
+    With no miss among n it is (1 - confidence) ** (1 / n), about 1 - 3 / n at 95 %.
+
+    Args:
+        found: the positives found.
+        positives: all positives.
+        confidence: the bound's one-sided confidence level.
+
+    Returns:
+        The lower bound; 0.0 when there is no positive.
+    """
     if positives == 0:
         return 0.0
     return float(binomtest(found, positives).proportion_ci(confidence_level=2 * confidence - 1).low)
@@ -60,11 +90,13 @@ def labelled_operating_point(labels: ArrayLike, probabilities: ArrayLike, patien
     """The search's rule applied to a site's labelled images, with patient-resampled intervals.
 
     Args:
-        labels, probabilities, patients: one entry per site image (1 = PNEUMONIA).
+        labels: one label per site image, 1 = PNEUMONIA.
+        probabilities: the model's PNEUMONIA probability of each image.
+        patients: each image's patient, so that the bootstrap resamples whole patients.
         rule: the run's rule; its prevalence is the site's (None: the images' own share).
         conservative: take instead the highest threshold whose one-sided 95 % lower bound on recall
             reaches the recall target (or, where none does, the one that finds every site pneumonia).
-        seed: of the bootstrap.
+        seed: seeds the bootstrap.
 
     Returns:
         `threshold`, `prevalence`, `recall_supported` (the lower bound at the threshold), `target_supported`
@@ -114,7 +146,12 @@ def _conservative_threshold(labels: np.ndarray, scores: np.ndarray, recall_targe
 
 
 def supported_recall_text(result: dict, recall_target: float) -> str | None:
-    """A plain sentence when the site's pneumonia images cannot show the recall target, else None."""
+    """A plain sentence when the site's pneumonia images cannot show the recall target, else None.
+
+    Args:
+        result: `labelled_operating_point`'s result.
+        recall_target: the run's recall target.
+    """
     if result["target_supported"]:
         return None
     n = result["n_positives"]
@@ -124,7 +161,15 @@ def supported_recall_text(result: dict, recall_target: float) -> str | None:
 
 
 def site_rule(rule: OperatingRule, prevalence: float | None) -> OperatingRule:
-    """The run's rule with the site's prevalence (None: the site images' own share)."""
+    """The run's rule with the site's prevalence.
+
+    Args:
+        rule: the run's rule.
+        prevalence: the site's share of PNEUMONIA; None: the site images' own share.
+
+    Returns:
+        A copy of `rule` with that prevalence.
+    """
     return replace(rule, prevalence=prevalence)
 
 
@@ -135,6 +180,12 @@ def unlabelled_operating_point(probabilities: ArrayLike, recall: float, specific
 
     It assumes that the site's shift moves the scores but keeps their ranking; then the site's recall and
     specificity at this threshold are validation's.
+
+    Args:
+        probabilities: the model's PNEUMONIA probability of each site image.
+        recall: validation's recall at its operating point.
+        specificity: validation's specificity there.
+        prevalence: the site's share of PNEUMONIA, as stated.
 
     Returns:
         `threshold`, `prevalence`, `expected_share` (what validation's point calls at the prevalence),

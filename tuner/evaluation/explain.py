@@ -4,6 +4,9 @@ The model is cut after its last spatial feature map (MobileNetV2's last block fo
 last convolution block for `cnn_depth`). The heat map weights each channel of that map by the mean
 gradient of the PNEUMONIA logit with respect to it, keeps the positive evidence, and scales to 0..1.
 The logit, not the probability: a confident model's sigmoid is flat, and its gradient would vanish.
+
+`explain_images` writes one picture per image (`test --explain N`, `predict --explain DIR`); `GradCam`
+computes the heat maps.
 """
 
 from __future__ import annotations
@@ -19,8 +22,16 @@ EXPLAIN_BATCH = 16
 
 
 class GradCam:
-    """Heat maps and probabilities of a Keras model on images (N, S, S, 3) in 0..255. An ensemble's
-    (`hypermodels.ensemble_model`) are the means of its members' heat maps and probabilities."""
+    """Heat maps and probabilities of a Keras model on images (N, S, S, 3) in 0..255.
+
+    An ensemble's (`hypermodels.ensemble_model`) are the means of its members' heat maps and probabilities.
+
+    Args:
+        model: a model on images that ends in a sigmoid Dense layer (`hypermodels.load_trial_model`).
+
+    Raises:
+        ValueError: the model has no spatial feature map, or does not end in a sigmoid Dense layer.
+    """
 
     def __init__(self, model) -> None:
         import keras
@@ -43,7 +54,14 @@ class GradCam:
             raise ValueError(f"model {model.name} does not end in a sigmoid Dense layer")
 
     def logits(self, feature_maps):
-        """The PNEUMONIA logit from the feature map: the model's own layers, the last one without its sigmoid."""
+        """The PNEUMONIA logit from the feature map: the model's own layers, the last one without its sigmoid.
+
+        Args:
+            feature_maps: a batch of the cut layer's feature maps (a backend tensor or NumPy array).
+
+        Returns:
+            The logits, shape (N, 1), as a backend tensor.
+        """
         import keras
 
         x = feature_maps
@@ -53,7 +71,14 @@ class GradCam:
         return keras.ops.matmul(x, last.kernel) + last.bias
 
     def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(heat maps (N, S, S) in 0..1 at the images' size, PNEUMONIA probabilities (N,))."""
+        """The heat maps and probabilities of `images`, EXPLAIN_BATCH at a time.
+
+        Args:
+            images: (N, S, S, 3), pixel values in 0..255.
+
+        Returns:
+            (heat maps (N, S, S) in 0..1 at the images' size, PNEUMONIA probabilities (N,)).
+        """
         import keras
 
         if self.members:
@@ -101,7 +126,17 @@ def _resize(cams: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def save_explanation(path: Path, image: np.ndarray, heat_map: np.ndarray, title: str) -> Path:
-    """The X-ray beside itself under the heat map, as one PNG, written atomically."""
+    """The X-ray beside itself under the heat map, as one PNG, written atomically.
+
+    Args:
+        path: the PNG to write.
+        image: the X-ray (S, S, 3), pixel values in 0..255.
+        heat_map: its heat map (S, S) in 0..1.
+        title: the picture's title (`explanation_title`).
+
+    Returns:
+        `path`.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -123,6 +158,7 @@ def save_explanation(path: Path, image: np.ndarray, heat_map: np.ndarray, title:
 
 
 def explanation_title(name: str, probability: float, threshold: float, truth: str | None = None) -> str:
+    """A picture's title: the file, its probability, the threshold, the label given and (if known) the truth."""
     label = "PNEUMONIA" if probability >= threshold else "NORMAL"
     known = "" if truth is None else f" · true {truth}"
     return f"{name}\nP(PNEUMONIA) {probability:.3f} · threshold {threshold:.3g} → {label}{known}"
@@ -130,7 +166,23 @@ def explanation_title(name: str, probability: float, threshold: float, truth: st
 
 def explain_images(model, images: np.ndarray, names: list[str], threshold: float, folder: Path,
                    truths: list[str] | None = None, prefixes: list[str] | None = None) -> list[Path]:
-    """One explanation PNG per image in `folder`, named after the image (made unique); returns the paths."""
+    """One explanation PNG per image in `folder`, named `<stem>.gradcam.png` (made unique).
+
+    Args:
+        model: a model on images (see `GradCam`).
+        images: (N, S, S, 3), pixel values in 0..255.
+        names: each image's file name, for its picture's name and title.
+        threshold: the threshold in use, for the titles.
+        folder: where the pictures go.
+        truths: each image's true class name, if known.
+        prefixes: a prefix for each picture's name (e.g. "fp00-").
+
+    Returns:
+        The pictures' paths, in the images' order.
+
+    Raises:
+        ValueError: as `GradCam`.
+    """
     heat_maps, probabilities = GradCam(model)(images)
     paths, taken = [], set()
     for index, name in enumerate(names):

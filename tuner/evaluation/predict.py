@@ -1,4 +1,7 @@
-"""`predict`: the chosen model's probability and label for image files and folders, and a shift check."""
+"""`predict`: the chosen model's probability and label for image files and folders, and a shift check.
+
+Entry point: `predict_files`; `shift.py` says whether the images look like validation.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +19,10 @@ def predict_files(run: RunPaths, paths: list[str], trial_id: str | None = None, 
     """The trial's predictions for image files and folders, at validation's operating point or a site's.
 
     Args:
+        run: the run folder.
+        paths: image files and folders of images (searched recursively).
+        trial_id: the trial to use, or None for the run's chosen model.
+        explain_dir: where to write a Grad-CAM picture of each image; None for none.
         site: the name of a site point of the run (`calibrate`), whose threshold is used.
         prevalence: the share of PNEUMONIA where the images come from, for the shift check (default:
             the site point's, else the run's).
@@ -27,7 +34,8 @@ def predict_files(run: RunPaths, paths: list[str], trial_id: str | None = None, 
         result, or None (under 50 images, or neither the run nor its data folder holds validation's scores)}.
 
     Raises:
-        ToolkitError: a missing path, no readable image, an unknown trial or site.
+        ToolkitError: a missing path, no readable image, an unknown trial or site, a site calibrated for
+            another trial, or missing model weights.
     """
     from tuner.core.settings import settings_from_run
     from tuner.engine.hypermodels import load_trial_model

@@ -1,4 +1,8 @@
-"""A trial's probabilities for image files, and for the validation split (kept in the run)."""
+"""A trial's probabilities for image files, and for the validation split (kept in the run).
+
+Used by `predict` and `calibrate`: `collect_images` and `decode_files` read the files, `score_files` scores
+them, and `validation_scores` gives the reference that the shift check compares them with.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,17 @@ from tuner.engine.records import TrialRecord, write_validation_scores
 
 
 def collect_images(paths: list[str]) -> list[Path]:
-    """The files named, and every image file under the folders named (sorted); refuses a missing path."""
+    """The files named, and every image file under the folders named.
+
+    Args:
+        paths: files and folders (folders are searched recursively for .jpeg, .jpg and .png files).
+
+    Returns:
+        The files, in the order named, each folder's sorted.
+
+    Raises:
+        ToolkitError: a path does not exist, or no image file was found.
+    """
     files = []
     for name in paths:
         path = Path(name)
@@ -32,7 +46,14 @@ def collect_images(paths: list[str]) -> list[Path]:
 
 
 def decode_files(files: list[Path], image_size: int) -> tuple[np.ndarray, list[Path], list[dict]]:
-    """(images uint8 (n, S, S, 3), the readable files, one {file, reason} per unreadable one).
+    """Decode image files at the run's image size, skipping the unreadable ones.
+
+    Args:
+        files: the image files.
+        image_size: the side S of the run's square images.
+
+    Returns:
+        (images uint8 (n, S, S, 3), the readable files, one {file, reason} per unreadable one).
 
     Raises:
         ToolkitError: none of the files is a readable image.
@@ -50,7 +71,15 @@ def decode_files(files: list[Path], image_size: int) -> tuple[np.ndarray, list[P
 
 
 def probabilities_of(model, images: np.ndarray) -> np.ndarray:
-    """The model's PNEUMONIA probability of each image (float64), a batch at a time."""
+    """The model's PNEUMONIA probability of each image (float64), a batch at a time.
+
+    Args:
+        model: a model on images (`hypermodels.load_trial_model`).
+        images: uint8 images (n, S, S, 3).
+
+    Returns:
+        An array of n probabilities.
+    """
     from tuner.evaluation.holdout import predict_probabilities
 
     return predict_probabilities(model, images, np.arange(len(images)))
@@ -58,7 +87,20 @@ def probabilities_of(model, images: np.ndarray) -> np.ndarray:
 
 def score_files(run: RunPaths, settings: SearchSettings, trial: TrialRecord,
                 files: list[Path]) -> tuple[np.ndarray, list[Path], list[dict]]:
-    """(probabilities, readable files, skipped): the trial's model on the image files (read before it loads)."""
+    """The trial's model on image files; the files are read before the model loads.
+
+    Args:
+        run: the run folder.
+        settings: the run's settings.
+        trial: the trial whose model scores them.
+        files: the image files.
+
+    Returns:
+        (probabilities, readable files, one {file, reason} per unreadable file), as `decode_files`.
+
+    Raises:
+        ToolkitError: no file is a readable image, or the trial's weights are missing.
+    """
     from tuner.engine.hypermodels import load_trial_model
 
     images, readable, skipped = decode_files(files, settings.data.image_size)
@@ -67,9 +109,19 @@ def score_files(run: RunPaths, settings: SearchSettings, trial: TrialRecord,
 
 def validation_scores(run: RunPaths, settings: SearchSettings, trial: TrialRecord,
                       model=None) -> pd.DataFrame | None:
-    """The trial's validation scores (file, patient, label, probability): kept in the run, else computed
-    with `model` (or the trial's, loaded) where the run's data folder is at hand and still holds the data
-    the run was searched on, and kept; None where neither is possible."""
+    """The trial's validation scores, kept in the run, else computed and kept there.
+
+    Computing them needs the run's data folder at hand, still holding the data the run was searched on.
+
+    Args:
+        run: the run folder.
+        settings: the run's settings.
+        trial: the trial.
+        model: the trial's model when already loaded; None loads it if needed.
+
+    Returns:
+        A frame with columns file, patient, label and probability, or None where neither is possible.
+    """
     path = run.validation_scores(trial.trial_id)
     if path.is_file():
         return pd.read_csv(path)

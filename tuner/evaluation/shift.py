@@ -10,7 +10,8 @@
 Images of one patient share their label and look alike, so both tests count patients where they are known:
 the share test's variances grow by each share's design effect, and the bootstrap draws whole patients.
 
-The false-alarm rate on held-out validation patients: docs/results.md ("The shift warning").
+Entry points: `shift_check` (both tests) and `shift_warning` (its one line for `predict`).
+Evidence (the false-alarm rate on held-out validation patients): docs/results.md ("The shift warning").
 """
 
 from __future__ import annotations
@@ -32,11 +33,16 @@ LOGIT_CLIP = 1e-7
 
 
 def design_effect(values: ArrayLike, groups: ArrayLike | None) -> float:
-    """How many times the variance of the share of true `values` grows because images of a group (a patient)
-    are alike: the cluster-robust (ratio-estimator) variance over the binomial one, at least 1.
+    """How many times the variance of the share of true `values` grows because images of a group are alike.
+
+    The cluster-robust (ratio-estimator) variance over the binomial one, at least 1.
 
     Args:
-        values: one 0/1 per image. groups: one key per image (None: every image its own group).
+        values: one 0/1 (or bool) per image.
+        groups: one key per image, e.g. its patient (None: every image its own group).
+
+    Returns:
+        The design effect: 1.0 for independent images; the number of images when they are one group.
     """
     values = np.asarray(values, dtype=np.float64).ravel()
     if groups is None or values.size < 2:
@@ -59,11 +65,18 @@ def share_test(called: int, n_images: int, recall: float, specificity: float, pr
     """Is the share called PNEUMONIA what the operating point predicts at `prevalence`?
 
     Args:
-        called, n_images: images of the folder called PNEUMONIA, and all of them.
-        recall, specificity: the operating point's, measured on `n_positives` and `n_negatives`
-            validation images (their sampling error counts too).
-        folder_effect, recall_effect, specificity_effect: the design effects (`design_effect`) of the folder's
-            share called and of validation's recall and specificity; 1 for independent images.
+        called: the folder's images called PNEUMONIA.
+        n_images: all the folder's images.
+        recall: the operating point's recall, measured on `n_positives` validation images (its sampling
+            error counts too).
+        specificity: its specificity, measured on `n_negatives` validation images.
+        prevalence: the folder's share of PNEUMONIA, as stated.
+        n_positives: validation's PNEUMONIA images.
+        n_negatives: validation's NORMAL images.
+        folder_effect: the design effect (`design_effect`) of the folder's share called; 1 for independent
+            images.
+        recall_effect: the design effect of validation's recall.
+        specificity_effect: the design effect of validation's specificity.
 
     Returns:
         `observed`, `expected` (shares), `prevalence`, `p_value` (two-sided, normal approximation),
@@ -153,11 +166,17 @@ def mixture_test(probabilities: ArrayLike, validation_labels: ArrayLike, validat
                  validation_groups: ArrayLike | None = None) -> dict:
     """Do the folder's scores fit validation's NORMAL and PNEUMONIA scores mixed at some prevalence?
 
+    The bootstrap redraws validation by whole patients, and gives the null folder the folder's patients:
+    each one's label drawn once, its k images from one validation patient of that label with k images or more.
+
     Args:
-        groups, validation_groups: the patient of each image of the folder and of validation (None: images
-            independent). The bootstrap redraws validation by whole patients, and gives the null folder the
-            folder's patients: each one's label drawn once, its k images from one validation patient of that
-            label with k images or more.
+        probabilities: the model's PNEUMONIA probability of each image of the folder.
+        validation_labels: validation's labels, 1 = PNEUMONIA.
+        validation_probabilities: the model's probability of each validation image.
+        seed: seeds the bootstrap.
+        resamples: bootstrap resamples.
+        groups: the patient of each image of the folder (None: images independent).
+        validation_groups: the patient of each validation image (None: images independent).
 
     Returns:
         `distance` (KS, on logits), `fitted_prevalence` (the best mixture's share of PNEUMONIA),
@@ -202,13 +221,19 @@ def shift_check(probabilities: ArrayLike, threshold: float, recall: float, speci
     """Both tests on a folder's probabilities (None for fewer than MIN_IMAGES images).
 
     Args:
-        threshold, recall, specificity: the operating point in use, and its recall and specificity as
-            measured on `n_positives` and `n_negatives` images.
-        prevalence: where the folder comes from, as stated (else the run's).
-        validation_labels, validation_probabilities: the model's validation scores, for the mixture
-            test; without them it is skipped.
-        groups, validation_groups: the patient of each image of the folder and of validation (None: every
-            image its own): both tests then count patients (`design_effect`, the bootstrap).
+        probabilities: the model's PNEUMONIA probability of each image of the folder.
+        threshold: the operating point in use.
+        recall: its recall, measured on `n_positives` images.
+        specificity: its specificity, measured on `n_negatives` images.
+        prevalence: the share of PNEUMONIA where the folder comes from, as stated (else the run's).
+        n_positives: the PNEUMONIA images the recall was measured on.
+        n_negatives: the NORMAL images the specificity was measured on.
+        validation_labels: validation's labels, for the mixture test; without them it is skipped.
+        validation_probabilities: the model's validation probabilities, for the mixture test.
+        seed: seeds the mixture test's bootstrap.
+        groups: the patient of each image of the folder (None: every image its own): both tests then count
+            patients (`design_effect`, the bootstrap).
+        validation_groups: the patient of each validation image (None: every image its own).
 
     Returns:
         `n_images`, `share` (`share_test`), `mixture` (`mixture_test` or None), `shifted` (either found it).
@@ -234,7 +259,11 @@ def shift_check(probabilities: ArrayLike, threshold: float, recall: float, speci
 
 
 def shift_warning(check: dict) -> str | None:
-    """The one warning line for a `shift_check` that found a shift, else None."""
+    """The one warning line for a `shift_check` that found a shift, else None.
+
+    Args:
+        check: `shift_check`'s result, or None.
+    """
     if not check or not check["shifted"]:
         return None
     share, mixture = check["share"], check["mixture"]

@@ -3,6 +3,7 @@
 One counted look. Labelled calibration draws n images of whole patients, applies the run's rule to
 them and scores the other images at that threshold; no image is ever scored at a threshold its own
 label helped choose. Unlabelled alignment uses the folder's scores and a stated prevalence, no label.
+Entry point: `run_site_study`; `site_study_figures` computes the figures of one labelled folder.
 """
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ STUDY_METRICS = ("recall", "specificity", "precision", "accuracy")
 
 @dataclass(frozen=True)
 class Fold:
-    """One draw of labelled calibration: the images that chose the threshold, and the ones scored at it."""
+    """One draw of labelled calibration: the images that chose the threshold, and the ones scored at it.
+
+    Attributes:
+        calibration: the indices of the images that chose the threshold (whole patients).
+        scored: the indices of the other images, scored at it.
+        threshold: the threshold the run's rule chose on the calibration images.
+    """
 
     calibration: np.ndarray  # image indices
     scored: np.ndarray
@@ -33,7 +40,16 @@ class Fold:
 
 
 def metrics_at(labels: np.ndarray, probabilities: np.ndarray, threshold: float) -> dict[str, float]:
-    """Recall, specificity, precision and accuracy at a threshold (0 where undefined)."""
+    """Recall, specificity, precision and accuracy at a threshold (0 where undefined).
+
+    Args:
+        labels: 0/1 labels, 1 = PNEUMONIA.
+        probabilities: one PNEUMONIA probability per label.
+        threshold: PNEUMONIA when `probability >= threshold`.
+
+    Returns:
+        {recall, specificity, precision, accuracy}.
+    """
     called = probabilities >= threshold
     positive = labels.astype(bool)
     tp, fp = int((called & positive).sum()), int((called & ~positive).sum())
@@ -44,9 +60,23 @@ def metrics_at(labels: np.ndarray, probabilities: np.ndarray, threshold: float) 
 
 def labelled_folds(labels: np.ndarray, probabilities: np.ndarray, patients: np.ndarray, size: int,
                    rule: OperatingRule, draws: int, seed: int) -> Iterator[Fold]:
-    """`draws` folds: patients taken in a random order until `size` images are reached (the last patient
-    whole, so a fold may hold a few more), redrawn when they lack a class; the run's rule on them
-    (at their own prevalence unless the rule states one); the rest scored.
+    """Random folds of labelled calibration on one folder.
+
+    Each fold takes patients in a random order until `size` images are reached (the last patient whole, so
+    a fold may hold a few more), drawn again when they lack a class; the run's rule chooses the threshold
+    on them (at their own prevalence unless the rule states one); the rest are scored.
+
+    Args:
+        labels: 0/1 labels, 1 = PNEUMONIA.
+        probabilities: one PNEUMONIA probability per image.
+        patients: one patient (or group) per image; never split between calibration and scoring.
+        size: the calibration images a fold should hold.
+        rule: the run's operating rule.
+        draws: how many folds.
+        seed: seeds the draws.
+
+    Yields:
+        `Fold`s, `draws` of them.
 
     Raises:
         ValueError: `size` leaves no image to score, or draws keep lacking a class.
@@ -83,11 +113,23 @@ def site_study_figures(labels: np.ndarray, probabilities: np.ndarray, patients: 
                        sizes=STUDY_SIZES, draws: int = STUDY_DRAWS, seed: int = 0) -> dict:
     """The study's figures on one labelled folder (see the module docstring).
 
+    Args:
+        labels: 0/1 labels, 1 = PNEUMONIA.
+        probabilities: the model's PNEUMONIA probability of each image.
+        patients: one patient (or group) per image.
+        strict_threshold: validation's threshold.
+        validation_recall: validation's recall there, for the unlabelled alignment.
+        validation_specificity: validation's specificity there.
+        rule: the run's operating rule.
+        sizes: the numbers of calibration images to try.
+        draws: folds per size.
+        seed: seeds the draws (each size its own stream).
+
     Returns:
         `strict` (metrics at validation's threshold), `labelled` ({n: {calibration_images (mean), draws,
         metric: {mean, p5}}}, for the sizes that leave at least half the folder to score), `unlabelled`
         ([{prevalence, threshold, metric values}] at the folder's prevalence and that ± 0.1, kept in
-        [0.01, 0.99]).
+        [0.01, 0.99]), `prevalence` and `n_images` of the folder.
 
     Raises:
         ValueError: draws of some size keep lacking a class.
@@ -117,6 +159,15 @@ def site_study_figures(labels: np.ndarray, probabilities: np.ndarray, patients: 
 def run_site_study(run: RunPaths, trial_id: str | None = None, data_dir: str | None = None,
                    draws: int = STUDY_DRAWS) -> dict:
     """The study on the run's test folder, one counted look; written to test/site_study.json.
+
+    Args:
+        run: the run folder.
+        trial_id: the trial to study, or None for the run's chosen model.
+        data_dir: where the run's data folder is now, when it moved.
+        draws: folds per size.
+
+    Returns:
+        `site_study_figures`' result with the run, trial, rule and the look's number (`test_evaluations`).
 
     Raises:
         ToolkitError: as `holdout.scored_test_folder`; a test folder too small to draw from.

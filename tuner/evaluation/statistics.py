@@ -1,7 +1,7 @@
 """The test-set run's numbers: point metrics at a fixed threshold and bootstrap intervals.
 
 Statistics only (NumPy, scikit-learn, SciPy); the model code that produces the probabilities
-lives elsewhere.
+lives elsewhere. Entry points: `test_set_metrics` and `always_positive_baseline`.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ BOOTSTRAP_METHOD = "percentile"
 # the same seed draws the same resamples (the project supports SciPy >= 1.11).
 _BOOTSTRAP_SEED_KEYWORD = "rng" if "rng" in inspect.signature(bootstrap).parameters else "random_state"
 
+# What the hand-run reference reported, shown beside `test`'s figures (from an image-level split, so not
+# comparable: docs/results.md, "History").
 REFERENCE_RESULTS: dict = {
     "accuracy": 0.92,
     "split": "test",
@@ -70,8 +72,8 @@ class _WeightedMetrics:
 
     A bootstrap resample is a multiset of the original images, so every metric of it equals
     the weighted metric with weight = how often each image was drawn. Computing all resamples
-    as one weight matrix is ~100x faster than calling scikit-learn per resample (2000 resamples
-    x 7 metrics would take seconds); the tests check it against scikit-learn on repeated data.
+    as one weight matrix is much faster than calling scikit-learn per resample; the tests check
+    it against scikit-learn on repeated data.
     """
 
     def __init__(self, labels: np.ndarray, scores: np.ndarray, threshold: float):
@@ -131,31 +133,34 @@ def test_set_metrics(
 ) -> dict:
     """Test-set metrics at a fixed threshold, each with a 95 % bootstrap confidence interval.
 
-    Parameters
-    ----------
-    y_true : array-like of 0/1
-        Test labels, 1 = PNEUMONIA.
-    probabilities : array-like of float
-        The chosen model's PNEUMONIA probabilities for the same images.
-    threshold : float
-        The decision threshold chosen on validation; positive when probability >= threshold.
-    patients : array-like, optional
-        One patient id per image. When given, whole patients are resampled.
-    n_resamples : int
-        Bootstrap resamples.
-    seed : int
-        Seeds the resampling; the same inputs and seed give the same intervals.
+    Point values come from scikit-learn (zero_division=0; areas 0.0 with only one class present);
+    intervals are percentile intervals from scipy.stats.bootstrap, where each resample's metrics
+    follow the same conventions.
 
-    Returns
-    -------
-    dict
-        `threshold`, `n_images`, `n_patients` (None when `patients` is not given),
+    Args:
+        y_true: test labels, 0/1, 1 = PNEUMONIA.
+        probabilities: the model's PNEUMONIA probability of each image.
+        threshold: the decision threshold chosen on validation; positive when probability >= threshold.
+        patients: one patient id per image; when given, whole patients are resampled, else images.
+        n_resamples: bootstrap resamples.
+        seed: seeds the resampling; the same inputs and seed give the same intervals.
+
+    Returns:
+        A dict: `threshold`, `n_images`, `n_patients` (None when `patients` is not given),
         `confusion_matrix` ({tn, fp, fn, tp}), `metrics` ({name: {value, low, high}} for
         recall (sensitivity), specificity, precision, accuracy, f1, roc_auc, pr_auc), and
-        `bootstrap` (method, confidence level, resamples, seed, resampled unit). Point values
-        come from scikit-learn (zero_division=0; areas 0.0 with only one class present);
-        intervals are percentile intervals from scipy.stats.bootstrap, where each resample's
-        metrics follow the same conventions.
+        `bootstrap` (method, confidence level, resamples, seed, resampled unit).
+
+    Raises:
+        ValueError: invalid labels or probabilities (`objective.validated_predictions`), a threshold that
+            is not finite, `n_resamples` < 1, or `patients` of another length.
+
+    Example:
+
+    ```python
+    result = test_set_metrics(labels, probabilities, trial.operating_point.threshold, patients=patient_ids)
+    recall = result["metrics"]["recall"]  # {"value": ..., "low": ..., "high": ...}
+    ```
     """
     labels, scores = validated_predictions(y_true, probabilities)
     threshold = float(threshold)
@@ -226,9 +231,16 @@ test_set_metrics.__test__ = False
 def always_positive_baseline(y_true: ArrayLike) -> dict:
     """The "call everything PNEUMONIA" model on the same labels, as a floor to beat.
 
-    Returns the metrics of METRIC_NAMES: accuracy = precision = prevalence, recall 1,
-    specificity 0, f1 = 2p / (1 + p); a constant score ranks nothing, so roc_auc 0.5 and
-    pr_auc = prevalence (0.0 for both with only one class present).
+    Args:
+        y_true: labels, 0/1, 1 = PNEUMONIA.
+
+    Returns:
+        The metrics of METRIC_NAMES by name: accuracy = precision = prevalence p, recall 1,
+        specificity 0, f1 = 2p / (1 + p); a constant score ranks nothing, so roc_auc 0.5 and
+        pr_auc = p (0.0 for both with only one class present).
+
+    Raises:
+        ValueError: empty labels, or labels other than 0/1.
     """
     labels, _ = validated_predictions(y_true, np.zeros(np.asarray(y_true).size))
     return _point_metrics(labels, np.ones(labels.size), threshold=0.5)
