@@ -514,15 +514,14 @@ def _print_result(result: dict, fmt: str, print_table, plots: list[Path]) -> Non
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
+    from tuner.core.settings import check_prevalence
     from tuner.evaluation.predict import predict_files
     from tuner.evaluation.shift import shift_warning
     from tuner.reporting.tables import print_predictions
 
     if args.explain_dir and not args.explain:
         raise ToolkitError("--explain-dir goes with --explain")
-    if args.prevalence is not None and not 0.0 < args.prevalence < 1.0:
-        raise ToolkitError(f"--prevalence {args.prevalence} is outside (0, 1): the share of PNEUMONIA where the "
-                           "images come from")
+    check_prevalence(args.prevalence)
     run = _find_run(args)
     if args.site:
         from tuner.evaluation.sites import check_site_name

@@ -159,3 +159,16 @@ def trial_row(trial_id, rank, recall, specificity=0.9, reachable=True, stage="se
             "best_epoch": 3, "seconds": 12.0, "hyperparameters": {"units": 32}}
 
 
+
+
+def write_run(results: Path, name: str, trials: list[dict], manifest: dict | None = None, **settings) -> Path:
+    """A run folder as `report` reads it, without training: settings.json (a small cnn_depth search's, with
+    `settings` over it), trials.json (`trials` as given: ranked, best first) and, if given, manifest.json."""
+    run = results / name
+    run.mkdir(parents=True)
+    (run / "settings.json").write_text(json.dumps({"space": "cnn_depth", "precision_floor": 0.9, "recall_target": 0.98,
+                                                   "data_dir": "data", "image_size": 32, "seed": 0, **settings}))
+    (run / "trials.json").write_text(json.dumps(trials))
+    if manifest is not None:
+        (run / "manifest.json").write_text(json.dumps(manifest))
+    return run

@@ -61,6 +61,7 @@ def uninterrupted(data, tmp_path_factory) -> RunPaths:
     return RunPaths(results / "r")
 
 
+@pytest.mark.slow
 def test_killed_search_resumes_to_the_same_trials(data, tmp_path, uninterrupted):
     results, cache = tmp_path / "results", tmp_path / "cache"
     run = RunPaths(results / "r")
@@ -87,6 +88,7 @@ def test_killed_search_resumes_to_the_same_trials(data, tmp_path, uninterrupted)
     assert not list(run.directory.rglob("*.tmp*")), "temporary files left behind"
 
 
+@pytest.mark.slow
 def test_tcmalloc_where_installed_and_the_same_trials_without_it(data, tmp_path, uninterrupted):
     """`search` runs on tcmalloc where it is installed (tuner/core/allocator.py), and the allocator changes no
     record: the C library's malloc (XRAY_TUNER_ALLOCATOR=system) gives the same trials."""
@@ -116,6 +118,7 @@ def trial_records(run: RunPaths) -> dict:
     return records
 
 
+@pytest.mark.slow
 def test_resume_removes_what_a_kill_mid_write_left(data, tmp_path):
     args = search_args(data, tmp_path / "results", tmp_path / "cache", "r", "--max-epochs", "1")
     assert cli.main(args) == 0
@@ -128,6 +131,7 @@ def test_resume_removes_what_a_kill_mid_write_left(data, tmp_path):
     assert run.trials_json.read_text() == table
 
 
+@pytest.mark.slow
 def test_second_search_on_the_same_run_is_refused(data, tmp_path, capsys):
     args = search_args(data, tmp_path / "results", tmp_path / "cache")
     process = start_search(args)
@@ -143,6 +147,7 @@ def test_second_search_on_the_same_run_is_refused(data, tmp_path, capsys):
     assert cli.main(args) == 0
 
 
+@pytest.mark.slow
 def test_resuming_with_other_settings_is_refused_unless_overwrite(data, tmp_path, capsys):
     results, cache = tmp_path / "results", tmp_path / "cache"
     assert cli.main(search_args(data, results, cache, "r", "--max-epochs", "1")) == 0
@@ -176,6 +181,7 @@ class FailingCnn(CnnDepth):
         return model
 
 
+@pytest.mark.slow
 def test_failing_trials_are_recorded_and_the_search_goes_on(data, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(search_module, "make_space", lambda settings: FailingCnn(settings.data.image_size))
     results = tmp_path / "results"
@@ -279,6 +285,7 @@ def snapshot(folder: Path) -> dict:
      "the data in $TMP/OTHER_DATA (or its split) is not what run 'r' was searched on (changed: train, validation, "
      "test): pass --data DIR to the original data"),
 ])
+@pytest.mark.slow
 def test_bad_input_is_one_line_exit_2_and_changes_nothing(case, expected, finished, data, tmp_path, capsys):
     (tmp_path / "NOT_HDF5.h5").write_text("not hdf5")
     (tmp_path / "NOT_AN_IMAGE.jpeg").write_text("not an image")
@@ -313,6 +320,7 @@ def test_a_refused_search_leaves_no_run_folder(data, tmp_path, capsys, monkeypat
         assert not results.is_dir() or not any(results.iterdir())
 
 
+@pytest.mark.slow
 def test_the_same_command_resumes_its_run_and_a_finished_one_is_not_repeated(data, tmp_path, uninterrupted, capsys):
     results, cache = tmp_path / "results", tmp_path / "cache"
     args = [arg for arg in search_args(data, results, cache) if arg not in ("--run", "r")]
@@ -336,6 +344,7 @@ def test_the_same_command_resumes_its_run_and_a_finished_one_is_not_repeated(dat
         {path: data for path, data in before.items() if path != lock}
 
 
+@pytest.mark.slow
 def test_a_time_budget_stops_between_trials_and_the_same_command_goes_on(data, tmp_path, uninterrupted):
     results, cache = tmp_path / "results", tmp_path / "cache"
     args = [arg for arg in search_args(data, results, cache) if arg not in ("--run", "r")]
@@ -360,6 +369,7 @@ def test_no_runs_and_unwritable_results(data, tmp_path, capsys):
     assert "cannot be written" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_test_names_a_moved_data_folder(data, finished, tmp_path, capsys):
     import shutil
 
@@ -382,7 +392,8 @@ def test_test_names_a_moved_data_folder(data, finished, tmp_path, capsys):
 def test_no_trial_reaching_the_floor_is_said_plainly_and_test_needs_a_trial(tmp_path, capsys):
     run = RunPaths(tmp_path / "low")
     run.directory.mkdir()
-    run.settings.write_text(json.dumps({"space": "cnn_depth", "precision_floor": 0.95, "image_size": 32, "seed": 0}))
+    run.settings.write_text(json.dumps({"space": "cnn_depth", "precision_floor": 0.95, "data_dir": "data",
+                                        "image_size": 32, "seed": 0}))
     trials = [{"rank": rank, "trial_id": trial_id, "status": "completed", "score": score, "reachable": False,
                "recall": recall, "precision": precision, "threshold": 0.5, "roc_auc": 0.8, "pr_auc": 0.8,
                "accuracy": 0.7, "epochs": 1, "best_epoch": 1, "seconds": 1.0, "initial_epoch": 0,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 
@@ -10,6 +11,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from tuner.core.errors import ToolkitError
+from tuner.core.settings import DataSettings, SearchSettings
 from tuner.engine.objective import (
     MAX_EXACT_POSITIVES,
     OperatingPoint,
@@ -52,7 +55,7 @@ def brute_force_operating_point(labels, probabilities, rule: OperatingRule) -> O
 
 
 @pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("floor", [0.5, 0.8, 0.9, 1.0])
+@pytest.mark.parametrize("floor", [0.5, 0.8, 0.9, 0.99])
 @pytest.mark.parametrize("target", [0.5, 0.9, 0.97, 1.0])
 @pytest.mark.parametrize("prevalence", [None, 0.3, 0.625])
 @pytest.mark.parametrize("decimals", [1, 6])  # 1 decimal forces many tied probabilities
@@ -184,7 +187,6 @@ def test_degenerate_inputs(labels, probabilities, expected):
         ([0, 1], [0.5], 0.9),
         ([0, 2], [0.1, 0.2], 0.9),
         ([0, 1], [0.1, np.nan], 0.9),
-        ([0, 1], [0.1, 0.2], 0.0),
     ],
 )
 def test_bad_inputs_raise(labels, probabilities, floor):
@@ -192,10 +194,28 @@ def test_bad_inputs_raise(labels, probabilities, floor):
         operating_point(labels, probabilities, OperatingRule(floor))
 
 
-@pytest.mark.parametrize("arguments", [(0.9, 0.0), (0.9, 1.01), (0.9, 0.97, 0.0), (0.9, 0.97, 1.0), (1.5,)])
+@pytest.mark.parametrize("arguments", [(0.9, 0.0), (0.9, 1.01), (0.9, 0.97, 0.0), (0.9, 0.97, 1.0), (1.5,), (1.0,),
+                                       (0.0,)])
 def test_bad_rules_raise(arguments):
-    with pytest.raises(ValueError):
+    with pytest.raises(ToolkitError):
         OperatingRule(*arguments)
+
+
+@pytest.mark.parametrize("floor", [0.0, 0.5, 0.9, 0.999, 1.0, 1.2])
+@pytest.mark.parametrize("recall_target", [0.0, 0.5, 1.0, 1.01])
+@pytest.mark.parametrize("prevalence", [None, 0.0, 0.3, 1.0])
+def test_the_rule_and_the_settings_accept_the_same_values(floor, recall_target, prevalence, tmp_path):
+    def accepted(make) -> bool:
+        try:
+            make()
+        except ToolkitError:
+            return False
+        return True
+
+    settings = functools.partial(SearchSettings, space="cnn_depth", data=DataSettings(tmp_path), run_name="rule",
+                                 precision_floor=floor,
+                                 recall_target=recall_target, prevalence=prevalence)
+    assert accepted(settings) == accepted(lambda: OperatingRule(floor, recall_target, prevalence))
 
 
 def test_validation_metrics_values():

@@ -2,7 +2,9 @@
 
 Pure NumPy / scikit-learn, no Keras: the search, the report and the tests all import it.
 Prediction rule everywhere: an image is called PNEUMONIA (class 1) when
-`probability >= threshold`.
+`probability >= threshold`. `operating_point` chooses the threshold under an `OperatingRule`,
+`objective_score` packs the ranking into one number, `validation_metrics` reports an epoch, and
+`rank_trials` orders a trials table.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from tuner.core.settings import DEFAULT_RECALL_TARGET
+from tuner.core.settings import DEFAULT_RECALL_TARGET, check_operating_rule
 
 # Resolution steps of the scalar score (see `objective_score`): precision is added at
 # 2**-16 so it stays under one recall step; PR-AUC at a further 2**-26 so it stays under
@@ -30,15 +32,20 @@ LOSS_EPSILON = 1e-7
 
 @dataclass(frozen=True)
 class OperatingRule:
-    """How a threshold is chosen on validation predictions.
+    """How a threshold is chosen on validation predictions (see `operating_point`).
 
-    precision_floor: the least acceptable precision, at `prevalence`.
-    recall_target: the recall aimed at; where the floor allows more, the threshold is raised (and the
-        specificity with it) until recall would fall below this target. 1.0 gives the bare "highest
-        recall at the floor" rule.
-    prevalence: the share of PNEUMONIA where the model will be used; precision is computed there from
-        the validation sensitivity and specificity. None: the validation set's own share, where that
-        precision is the literal TP / (TP + FP).
+    Attributes:
+        precision_floor: the least acceptable precision, at `prevalence`.
+        recall_target: the recall aimed at; where the floor allows more, the threshold is raised (and the
+            specificity with it) until recall would fall below this target. 1.0 gives the bare "highest
+            recall at the floor" rule.
+        prevalence: the share of PNEUMONIA where the model will be used; precision is computed there from
+            the validation sensitivity and specificity. None: the validation set's own share, where that
+            precision is the literal TP / (TP + FP).
+
+    Raises:
+        ToolkitError: a floor outside (0, 1), a recall target outside (0, 1] or a prevalence outside (0, 1)
+            (`check_operating_rule`, the same check as the flags').
     """
 
     precision_floor: float = 0.90
@@ -51,20 +58,24 @@ class OperatingRule:
         return cls(settings.precision_floor, settings.recall_target, settings.prevalence)
 
     def __post_init__(self) -> None:
-        _check_floor(self.precision_floor)
-        if not 0.0 < self.recall_target <= 1.0:
-            raise ValueError(f"recall_target must be in (0, 1], got {self.recall_target}")
-        if self.prevalence is not None and not 0.0 < self.prevalence < 1.0:
-            raise ValueError(f"prevalence must be in (0, 1), got {self.prevalence}")
+        check_operating_rule(self.precision_floor, self.recall_target, self.prevalence)
 
 
 @dataclass(frozen=True)
 class OperatingPoint:
-    """A decision threshold and the validation figures it gives.
+    """A decision threshold and the validation figures it gives (`operating_point`).
 
-    `precision` is at `prevalence` (the validation set's own unless the rule names another).
-    `reachable` is True when some threshold gives precision >= the floor with recall > 0;
-    when False, the point is the best precision the model reached (for the report).
+    Stored in every trial record; `test` and `predict` use its threshold.
+
+    Attributes:
+        threshold: the decision threshold; an image is called PNEUMONIA when `probability >= threshold`.
+        recall: validation recall (sensitivity) at the threshold.
+        precision: validation precision at the threshold, at `prevalence`.
+        specificity: validation specificity at the threshold.
+        prevalence: the share of PNEUMONIA the precision is at: the validation set's own unless the rule
+            names another.
+        reachable: some threshold gives precision >= the floor with recall > 0. When False, the point is
+            the one of best precision the model reached (for the report).
     """
 
     threshold: float
@@ -76,8 +87,18 @@ class OperatingPoint:
 
 
 def precision_at_prevalence(recall, specificity, prevalence: float):
-    """Precision implied by a sensitivity and specificity where a share `prevalence` is positive:
-    recall * p / (recall * p + (1 - specificity) * (1 - p)); 0 where nothing is called positive."""
+    """Precision implied by a sensitivity and specificity where a share `prevalence` is positive.
+
+    That is recall * p / (recall * p + (1 - specificity) * (1 - p)), and 0 where nothing is called positive.
+
+    Args:
+        recall: a recall, or an array of them.
+        specificity: the specificity of each recall (same shape).
+        prevalence: the share p of positives, in [0, 1].
+
+    Returns:
+        A float for scalar inputs, else an array of the inputs' shape.
+    """
     recall = np.asarray(recall, dtype=np.float64)
     true_share = recall * prevalence
     called_share = true_share + (1.0 - np.asarray(specificity, dtype=np.float64)) * (1.0 - prevalence)
@@ -88,8 +109,16 @@ def precision_at_prevalence(recall, specificity, prevalence: float):
 def validated_predictions(y_true: ArrayLike, probabilities: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Check and convert labels and probabilities to 1-D arrays (int 0/1, float64).
 
-    Raises ValueError on empty input, mismatched lengths, labels other than 0/1,
-    or probabilities that are not finite.
+    Args:
+        y_true: labels, 1 = PNEUMONIA.
+        probabilities: one PNEUMONIA probability per label.
+
+    Returns:
+        (labels as int64, probabilities as float64), both flattened.
+
+    Raises:
+        ValueError: empty input, mismatched lengths, labels other than 0/1, or probabilities that are
+            not finite.
     """
     labels = np.asarray(y_true).ravel()
     scores = np.asarray(probabilities, dtype=np.float64).ravel()
@@ -104,17 +133,22 @@ def validated_predictions(y_true: ArrayLike, probabilities: ArrayLike) -> tuple[
     return labels.astype(np.int64), scores
 
 
-def _check_floor(precision_floor: float) -> None:
-    if not 0.0 < precision_floor <= 1.0:
-        raise ValueError(f"precision_floor must be in (0, 1], got {precision_floor}")
-
-
 def threshold_sweep(y_true: ArrayLike, probabilities: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every distinct probability as a threshold, with its true- and false-positive counts.
 
-    Returns `(thresholds, true_positives, false_positives)`, thresholds ascending; the
-    counts are for the rule `probability >= threshold`. Every threshold predicts at least
-    one positive (it is an observed probability), so precision is always defined.
+    Every threshold predicts at least one positive (it is an observed probability), so precision is
+    always defined.
+
+    Args:
+        y_true: labels, 1 = PNEUMONIA.
+        probabilities: one PNEUMONIA probability per label.
+
+    Returns:
+        `(thresholds, true_positives, false_positives)`, thresholds ascending; the counts are for the
+        rule `probability >= threshold`.
+
+    Raises:
+        ValueError: as `validated_predictions`.
     """
     labels, scores = validated_predictions(y_true, probabilities)
     thresholds, value_index = np.unique(scores, return_inverse=True)
@@ -127,7 +161,15 @@ def threshold_sweep(y_true: ArrayLike, probabilities: ArrayLike) -> tuple[np.nda
 
 
 def target_true_positives(recall_target: float, n_positives: int) -> int:
-    """The least number of found positives whose recall meets `recall_target` (on the k / n grid)."""
+    """The least number of found positives whose recall meets `recall_target` (on the k / n grid).
+
+    Args:
+        recall_target: the recall aimed at, in (0, 1].
+        n_positives: how many positive images there are.
+
+    Returns:
+        ceil(recall_target * n_positives), with a small slack against rounding.
+    """
     # The small slack keeps 0.97 * 100 from rounding up to 98.
     return int(np.ceil(recall_target * n_positives - 1e-9))
 
@@ -140,15 +182,25 @@ def operating_point(y_true: ArrayLike, probabilities: ArrayLike, rule: Operating
     is the highest threshold whose recall is at least min(R, recall_target) and meets the floor:
     the highest specificity that keeps the recall the rule asks for.
 
-    Why not simply the highest recall: on this data set most models reach validation recall 1.0
-    at the floor, and the threshold that does so sits just under the single lowest-scored pneumonia
-    image, often at 1e-4 or below, which calls most normal test images pneumonia. A target below
-    1.0 puts the threshold at the k-th highest positive score (k = ceil(target * positives)): one
-    image more or less among the positives moves it by at most one rank among them.
+    Why not simply the highest recall: the threshold that reaches recall 1.0 sits just under the single
+    lowest-scored pneumonia image, so one image decides it. A target below 1.0 puts the threshold at the
+    k-th highest positive score (k = ceil(target * positives)): one image more or less among the positives
+    moves it by at most one rank among them. Evidence: docs/results.md ("The operating-point rule").
 
     When no threshold meets the floor, the point is the one with the highest precision (then
     recall, then threshold), with `reachable=False`. With no positive images at all: recall 0,
     precision 0, threshold the highest probability, `reachable=False`.
+
+    Args:
+        y_true: validation labels, 1 = PNEUMONIA.
+        probabilities: the model's PNEUMONIA probability of each image.
+        rule: the precision floor, recall target and prevalence.
+
+    Returns:
+        The chosen `OperatingPoint`.
+
+    Raises:
+        ValueError: as `validated_predictions`.
     """
     thresholds, true_positives, false_positives = threshold_sweep(y_true, probabilities)
     n_positives = int(true_positives[0])  # the lowest threshold predicts every image positive
@@ -209,8 +261,18 @@ def objective_score(op: OperatingPoint, pr_auc: float, n_positives: int, recall_
        <= N (the number of validation images); distinct ones differ by >= 1 / (N * (N - 1)), so the
        order by best precision is strict and exact for N <= 8192.
 
-    Raises ValueError when n_positives is negative or above MAX_EXACT_POSITIVES, where
-    guarantee 2 would no longer hold.
+    Args:
+        op: the trial's operating point on validation.
+        pr_auc: its validation PR-AUC (average precision).
+        n_positives: how many positive validation images there are.
+        recall_target: the rule's recall target (1.0: recall counts in full).
+
+    Returns:
+        The score, to maximise.
+
+    Raises:
+        ValueError: `n_positives` is negative or above MAX_EXACT_POSITIVES, where guarantee 2 would no
+            longer hold.
     """
     if not 0 <= n_positives <= MAX_EXACT_POSITIVES:
         raise ValueError(
@@ -233,7 +295,18 @@ def _area_or_zero(area_function, labels: np.ndarray, scores: np.ndarray) -> floa
 
 
 def binary_cross_entropy(y_true: ArrayLike, probabilities: ArrayLike) -> float:
-    """Mean binary cross-entropy, probabilities clipped to [1e-7, 1 - 1e-7] as Keras does."""
+    """Mean binary cross-entropy, probabilities clipped to [1e-7, 1 - 1e-7] as Keras does.
+
+    Args:
+        y_true: labels, 1 = PNEUMONIA.
+        probabilities: one PNEUMONIA probability per label.
+
+    Returns:
+        The mean loss, always finite.
+
+    Raises:
+        ValueError: as `validated_predictions`.
+    """
     labels, scores = validated_predictions(y_true, probabilities)
     clipped = np.clip(scores, LOSS_EPSILON, 1.0 - LOSS_EPSILON)
     losses = -(labels * np.log(clipped) + (1 - labels) * np.log1p(-clipped))
@@ -243,11 +316,20 @@ def binary_cross_entropy(y_true: ArrayLike, probabilities: ArrayLike) -> float:
 def validation_metrics(y_true: ArrayLike, probabilities: ArrayLike, rule: OperatingRule) -> dict:
     """Everything a trial reports on the validation set, as plain JSON-safe values.
 
-    Keys: `score` (see `objective_score`), `reachable`, `recall`, `precision`, `specificity`,
-    `prevalence`, `threshold` (from `operating_point`), `roc_auc`, `pr_auc` (average precision), `accuracy` at the
-    threshold, `loss` (mean binary cross-entropy, probabilities clipped to [1e-7, 1 - 1e-7]),
-    `n_positives`, `n_negatives`. With only one class present `roc_auc` and `pr_auc` are 0.0
-    (they are undefined there), so no value is ever NaN.
+    Args:
+        y_true: validation labels, 1 = PNEUMONIA.
+        probabilities: the model's PNEUMONIA probability of each image.
+        rule: how the threshold is chosen.
+
+    Returns:
+        A dict with the keys `score` (see `objective_score`), `reachable`, `recall`, `precision`,
+        `specificity`, `prevalence`, `threshold` (from `operating_point`), `roc_auc`, `pr_auc` (average
+        precision), `accuracy` at the threshold, `loss` (mean binary cross-entropy, probabilities clipped
+        to [1e-7, 1 - 1e-7]), `n_positives` and `n_negatives`. With only one class present `roc_auc` and
+        `pr_auc` are 0.0 (they are undefined there), so no value is ever NaN.
+
+    Raises:
+        ValueError: as `validated_predictions`.
     """
     labels, scores = validated_predictions(y_true, probabilities)
     op = operating_point(labels, scores, rule)
@@ -278,6 +360,15 @@ def rank_trials(trials: pd.DataFrame) -> pd.DataFrame:
     by `trial_id` ascending when that column exists (else by their order in `trials`), and
     ranked 1, 2, ...; every other trial (failed, running, ...) follows in its original order
     with rank <NA>. The index is reset.
+
+    Args:
+        trials: one row per trial, with `status` and `score` columns (and `trial_id`, if any).
+
+    Returns:
+        A new frame with a nullable-integer `rank` column.
+
+    Raises:
+        ValueError: `trials` lacks the `status` or `score` column.
     """
     missing = {"status", "score"} - set(trials.columns)
     if missing:

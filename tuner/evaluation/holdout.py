@@ -1,4 +1,9 @@
-"""The final, honest test-set run: threshold chosen on validation, then one pass over test/."""
+"""The final, honest test-set run: threshold chosen on validation, then one pass over test/.
+
+`run_test` is the `test` command; `scored_test_folder` makes its checks and scores the folder (also for
+`test --site-study`); `choose_trial` picks the model `test` and `predict` use; `count_test_look` counts
+every look at the test folder in test/evaluations.json.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ import pandas as pd
 from tuner.core.atomic import atomic_path, read_json, write_json
 from tuner.core.errors import ToolkitError, command
 from tuner.core.runs import RunPaths
-from tuner.core.settings import resolve_data_dir, settings_from_run, stored_settings
+from tuner.core.settings import resolve_data_dir, settings_from_run
 from tuner.data.dataset import data_fingerprint, load_dataset
 from tuner.engine.objective import OperatingPoint, OperatingRule, operating_point, precision_at_prevalence
 from tuner.engine.records import TrialRecord, best_trial, read_trials_table
@@ -24,8 +29,19 @@ THRESHOLD_RTOL, THRESHOLD_ATOL = 1e-3, 1e-6
 
 
 def choose_trial(run: RunPaths, trial_id: str | None) -> TrialRecord:
-    """The trial that `test` and `predict` use: `trial_id`, else the run's best trial; refuses when none
-    finished or the best did not reach the precision floor."""
+    """The trial that `test` and `predict` use: `trial_id`, else the run's chosen model (`records.best_trial`).
+
+    Args:
+        run: the run folder.
+        trial_id: a finished trial's id, or None for the chosen model.
+
+    Returns:
+        The trial's record.
+
+    Raises:
+        ToolkitError: no trial finished, `trial_id` is not a finished trial, or (without `trial_id`) the
+            chosen model did not reach the precision floor.
+    """
     trials = read_trials_table(run)
     completed = [trial for trial in trials if trial.completed]
     if not completed:
@@ -37,12 +53,12 @@ def choose_trial(run: RunPaths, trial_id: str | None) -> TrialRecord:
                 return trial
         known = ", ".join(trial.trial_id for trial in completed[:10])
         raise ToolkitError(f"run {run.name!r} has no finished trial {trial_id!r} (finished: {known})")
-    settings = stored_settings(run)
-    best = best_trial(trials, settings["recall_target"])
+    settings = settings_from_run(run)
+    best = best_trial(trials, settings.recall_target)
     if not best.reachable:
         point = best.operating_point
         raise ToolkitError(f"no trial of run {run.name!r} reached the precision floor "
-                           f"{settings['precision_floor']:.2f} "
+                           f"{settings.precision_floor:.2f} "
                            f"(best: precision {point.precision:.3f}, recall {point.recall:.3f}): pick one with "
                            "--trial ID")
     return best
@@ -50,8 +66,21 @@ def choose_trial(run: RunPaths, trial_id: str | None) -> TrialRecord:
 
 def check_operating_point(recorded: OperatingPoint, labels: np.ndarray, probabilities: np.ndarray,
                           rule: OperatingRule, what: str) -> None:
-    """Refuses a model whose validation predictions, rescored now, give another threshold than the
-    recorded one: its weights, the data or the code changed since the search."""
+    """Refuse a model whose validation predictions, rescored now, give another threshold than the recorded one.
+
+    Another threshold means that the weights, the data or the code changed since the search. Thresholds within
+    THRESHOLD_RTOL / THRESHOLD_ATOL count as the same (float32 noise of other batch sizes).
+
+    Args:
+        recorded: the trial's recorded operating point.
+        labels: validation's labels.
+        probabilities: the model's validation probabilities now.
+        rule: the run's operating rule.
+        what: the model in words, for the message ("trial 0012 of run 'x'").
+
+    Raises:
+        ToolkitError: the threshold differs.
+    """
     now = operating_point(labels, probabilities, rule)
     # Predictions on other batch sizes differ in the last bits (float32); a threshold is a prediction.
     if not np.isclose(now.threshold, recorded.threshold, rtol=THRESHOLD_RTOL, atol=THRESHOLD_ATOL):
@@ -62,6 +91,7 @@ def check_operating_point(recorded: OperatingPoint, labels: np.ndarray, probabil
 
 
 def predict_probabilities(model, images: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The model's PNEUMONIA probability of `images[rows]`, PREDICT_BATCH images at a time, as float64."""
     from tuner.data.sequences import make_sequence
 
     batches = make_sequence(images, rows, batch_size=PREDICT_BATCH)
@@ -70,7 +100,13 @@ def predict_probabilities(model, images: np.ndarray, rows: np.ndarray) -> np.nda
 
 def scored_test_folder(run: RunPaths, trial_id: str | None = None, data_dir: str | None = None):
     """The trial's model on the test folder, after the checks `test` makes: the data is the run's, and
-    the model gives its recorded threshold on validation again.
+    the model gives its recorded threshold on validation again. Writes validation's scores into the
+    run when they are not there yet.
+
+    Args:
+        run: the run folder.
+        trial_id: the trial to test, or None for the run's chosen model (`choose_trial`).
+        data_dir: where the run's data folder is now, when it moved; None: where the run was searched.
 
     Returns:
         (trial, settings, dataset, manifest, model, test rows, test probabilities).
@@ -82,10 +118,10 @@ def scored_test_folder(run: RunPaths, trial_id: str | None = None, data_dir: str
     from tuner.engine.records import write_validation_scores
 
     trial = choose_trial(run, trial_id)
-    stored = stored_settings(run)
-    if data_dir is None and not Path(stored["data_dir"]).is_dir():
-        raise ToolkitError(f"the run's data folder {stored['data_dir']} is gone: pass --data DIR to where it is now")
     settings = settings_from_run(run, resolve_data_dir(data_dir) if data_dir else None)
+    if not settings.data.data_dir.is_dir():
+        raise ToolkitError(f"the run's data folder {settings.data.data_dir} is gone: pass --data DIR to where it is "
+                           "now")
     dataset = load_dataset(settings.data)
     manifest = read_json(run.manifest) if run.manifest.is_file() else {}
     expected = manifest.get("data_fingerprint")
@@ -106,7 +142,16 @@ def scored_test_folder(run: RunPaths, trial_id: str | None = None, data_dir: str
 
 
 def count_test_look(run: RunPaths, trial_id: str, **what) -> int:
-    """Records one look at the test folder (test/evaluations.json); returns how many there have been."""
+    """Record one look at the test folder in test/evaluations.json.
+
+    Args:
+        run: the run folder.
+        trial_id: the trial whose figures the look gave.
+        **what: what else to note (e.g. `site`, `site_study`, `calibrate`).
+
+    Returns:
+        How many looks the run has had, this one included.
+    """
     evaluations_path = run.test_dir / "evaluations.json"
     evaluations = read_json(evaluations_path) if evaluations_path.is_file() else []
     evaluations.append({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "trial_id": trial_id, **what})
@@ -118,13 +163,23 @@ def run_test(run: RunPaths, trial_id: str | None = None, data_dir: str | None = 
              site: str | None = None) -> dict:
     """Evaluate the chosen trial once on the test folder; writes metrics and predictions in the run.
 
+    Writes test/metrics.json, test/predictions.csv and test/model.keras (with `site`, test/sites/<site>/ and
+    no model), and counts the look before anything else can fail.
+
     Args:
+        run: the run folder.
+        trial_id: the trial to test, or None for the run's chosen model.
+        data_dir: where the run's data folder is now, when it moved.
         explain: N, also the Grad-CAM pictures of its N most confident false positives and negatives.
         site: use this site point's threshold (`calibrate`) instead of validation's; test images whose
             bytes calibrated it, and their patients, are left out. Written to test/sites/<site>/.
 
     Returns:
         The result `test/metrics.json` holds (see `statistics.test_set_metrics` for the metrics).
+
+    Raises:
+        ToolkitError: as `scored_test_folder`; an unknown site, or one calibrated for another trial; no test
+            image left once the site's calibration images are left out.
     """
     site_point = None
     if site is not None:  # refused before anything is scored or written

@@ -1,7 +1,8 @@
 """`calibrate`: operating points for a site, recorded in the run as sites/<name>.json.
 
 A site point belongs to one trial (the run's chosen model unless `--trial`); `test --site` and
-`predict --site` use its threshold instead of validation's, which stays the default.
+`predict --site` use its threshold instead of validation's, which stays the default. Entry points:
+`calibrate_site`, `site_threshold` and `site_points`; the arithmetic is in `calibration.py`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 from tuner.core.atomic import read_json, write_json
 from tuner.core.errors import ToolkitError, command
 from tuner.core.runs import RUN_NAME, RunPaths
-from tuner.core.settings import settings_from_run
+from tuner.core.settings import check_prevalence, settings_from_run
 from tuner.data.layout import CLASS_NAMES, IMAGE_SUFFIXES, patient_id
 from tuner.engine.objective import OperatingRule
 from tuner.evaluation.calibration import labelled_operating_point, supported_recall_text, unlabelled_operating_point
@@ -26,7 +27,19 @@ VALIDATION = "validation"  # the name of the search's own operating point in rep
 
 
 def check_site_name(run: RunPaths, name: str, must_exist: bool) -> str:
-    """Refuses a name that is not a plain file name, or (`must_exist`) one the run has no point of."""
+    """Check a site's name.
+
+    Args:
+        run: the run folder.
+        name: the site's name (`--name`, `--site`).
+        must_exist: the run must have a point of that name.
+
+    Returns:
+        `name`.
+
+    Raises:
+        ToolkitError: not a plain file name, the reserved name "validation", or (`must_exist`) no such site.
+    """
     if not RUN_NAME.fullmatch(name) or name in (".", ".."):
         raise ToolkitError(f"site name {name!r} is not allowed: use letters, digits, '-', '_' and '.' only")
     if name == VALIDATION:
@@ -39,20 +52,33 @@ def check_site_name(run: RunPaths, name: str, must_exist: bool) -> str:
 
 
 def site_points(run: RunPaths) -> list[dict]:
-    """The run's recorded site points, by name."""
+    """The run's recorded site points (sites/*.json), sorted by name; [] without any."""
     if not run.sites.is_dir():
         return []
     return [read_json(path) for path in sorted(run.sites.glob("*.json"), key=lambda path: path.stem)]
 
 
 def read_site_point(run: RunPaths, name: str) -> dict:
-    """One recorded site point; refuses an unknown name."""
+    """One recorded site point.
+
+    Raises:
+        ToolkitError: as `check_site_name` (an unknown or malformed name).
+    """
     return read_json(run.site(check_site_name(run, name, must_exist=True)))
 
 
 def labelled_files(folder: Path) -> tuple[list[Path], np.ndarray]:
-    """The images under `folder`'s NORMAL/ and PNEUMONIA/ (any letter case) and their labels; refuses a
-    missing folder, a missing class folder, and a class without images."""
+    """The images under `folder`'s NORMAL/ and PNEUMONIA/ (any letter case, searched recursively).
+
+    Args:
+        folder: a folder holding NORMAL/ and PNEUMONIA/.
+
+    Returns:
+        (files, labels): NORMAL's files then PNEUMONIA's, each sorted; labels 0/1.
+
+    Raises:
+        ToolkitError: a missing folder, or a class without images.
+    """
     if not folder.is_dir():
         raise ToolkitError(f"--labelled {folder} not found: pass a folder holding NORMAL/ and PNEUMONIA/")
     files, labels = [], []
@@ -72,18 +98,30 @@ def labelled_files(folder: Path) -> tuple[list[Path], np.ndarray]:
 def calibrate_site(run: RunPaths, name: str, labelled: str | None = None, images: str | None = None,
                    prevalence: float | None = None, trial_id: str | None = None, conservative: bool = False,
                    overwrite: bool = False) -> dict:
-    """Calibrate and record a site point; returns it (the stored dict).
+    """Calibrate and record a site point.
+
+    Writes sites/<name>.json. Labelled images that are the run's own test images count as a look at the
+    test folder.
 
     Args:
+        run: the run folder.
+        name: the site's name.
         labelled: a folder of NORMAL/ and PNEUMONIA/ site images: the run's rule applied to them, at
             `prevalence` or their own share.
         images: a folder of unlabelled site images: quantile alignment at `prevalence` (required).
+        prevalence: the site's share of PNEUMONIA, in (0, 1).
+        trial_id: the trial to calibrate, or None for the run's chosen model.
         conservative: (labelled) the highest threshold whose recall lower bound reaches the target.
         overwrite: replace a site point of the same name.
 
+    Returns:
+        The stored point (threshold, estimates, method, what it was calibrated on), with `test_evaluations`
+        added when it counted a look.
+
     Raises:
-        ToolkitError: both or neither folder, a bad or existing name, a missing prevalence, empty or
-            one-class folders, no readable image. Nothing is written then.
+        ToolkitError: both or neither folder, a bad or existing name, a missing or bad prevalence,
+            `conservative` without labels, empty or one-class folders, no readable image, no usable trial.
+            Nothing is written then.
     """
     if (labelled is None) == (images is None):
         raise ToolkitError("calibrate needs one of --labelled DIR (NORMAL/ and PNEUMONIA/) or --images DIR "
@@ -92,8 +130,7 @@ def calibrate_site(run: RunPaths, name: str, labelled: str | None = None, images
     if run.site(name).is_file() and not overwrite:
         raise ToolkitError(f"run {run.name!r} already has a site {name!r}: choose another --name, or pass --overwrite "
                            "to replace it")
-    if prevalence is not None and not 0.0 < prevalence < 1.0:
-        raise ToolkitError(f"--prevalence {prevalence} is outside (0, 1): the share of PNEUMONIA at the site")
+    check_prevalence(prevalence)
     if images is not None and prevalence is None:
         raise ToolkitError("calibrate --images needs --prevalence P, the share of PNEUMONIA among the site's images: "
                            "unlabelled images cannot tell it")
@@ -139,7 +176,19 @@ def calibrate_site(run: RunPaths, name: str, labelled: str | None = None, images
 
 
 def site_threshold(run: RunPaths, name: str, trial_id: str) -> dict:
-    """The site point `name` for the trial in use; refuses a point calibrated for another trial."""
+    """The site point `name` for the trial in use.
+
+    Args:
+        run: the run folder.
+        name: the site's name.
+        trial_id: the trial that `test` or `predict` uses.
+
+    Returns:
+        The stored site point (sites/<name>.json).
+
+    Raises:
+        ToolkitError: an unknown name, or a point calibrated for another trial.
+    """
     point = read_site_point(run, name)
     if point["trial_id"] != trial_id:
         raise ToolkitError(f"site {name!r} was calibrated for trial {point['trial_id']}, not {trial_id}: pass "

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tuner.core.atomic import read_json, write_text
 from tuner.core.runs import RunPaths
-from tuner.core.settings import stored_settings
+from tuner.core.settings import SearchSettings, settings_from_run
 from tuner.engine.records import best_trial, members_text, read_trials_table
 from tuner.reporting.plots import plot_search, plot_site_study, plot_test
 from tuner.reporting.tables import JSON_FIELDS, inputs_place, operating_points, report_records, rule_text
@@ -69,14 +69,15 @@ def write_html_report(run: RunPaths, path: Path) -> Path:
 
 
 def render(run: RunPaths, plots: list[Path]) -> str:
-    settings = stored_settings(run)
+    """The run's report as one HTML page, `plots` embedded as data URIs."""
+    settings = settings_from_run(run)
     manifest = read_json(run.manifest) if run.manifest.is_file() else {}
     test = read_json(run.test_dir / "metrics.json") if (run.test_dir / "metrics.json").is_file() else None
     looks_path = run.test_dir / "evaluations.json"
     looks = len(read_json(looks_path)) if looks_path.is_file() else 0
     parts = [f"<h1>Run {_text(run.name)}</h1>",
-             f"<p>space <b>{_text(settings['space'])}</b> · {_text(rule_text(settings))} · "
-             f"{settings['image_size']} px · seed {settings['seed']}</p>"]
+             f"<p>space <b>{_text(settings.space)}</b> · {_text(rule_text(settings))} · "
+             f"{settings.data.image_size} px · seed {settings.data.seed}</p>"]
     if manifest.get("synthetic_data"):
         parts.append('<p class="warning">SYNTHETIC DATA: generated shapes, not X-rays.</p>')
     parts += _trials_section(run, settings), _points_section(run), _test_section(test, looks), _plots_section(plots)
@@ -88,9 +89,9 @@ def render(run: RunPaths, plots: list[Path]) -> str:
             f"<script>{SORT_SCRIPT}</script>\n</body>\n</html>\n")
 
 
-def _trials_section(run: RunPaths, settings: dict) -> str:
+def _trials_section(run: RunPaths, settings: SearchSettings) -> str:
     rows = report_records(run, None)
-    best = best_trial(read_trials_table(run), settings["recall_target"])
+    best = best_trial(read_trials_table(run), settings.recall_target)
     chosen = best if best is not None and best.reachable else None  # what `test` would evaluate
     names = sorted({name for row in rows for name in row["hyperparameters"]})
     header = "".join(f'<th class="text">{_text(c)}</th>' if c in TEXT_COLUMNS else

@@ -17,7 +17,7 @@ import pandas as pd
 
 from tuner.core.atomic import atomic_path, read_json
 from tuner.core.runs import RunPaths
-from tuner.core.settings import stored_settings
+from tuner.core.settings import settings_from_run
 from tuner.engine.records import TrialRecord, read_trial_records, read_trials_table
 
 DPI = 120
@@ -50,7 +50,7 @@ def _ranking_metric(records: list[TrialRecord], recall_target: float) -> str:
 
 def plot_search(run: RunPaths) -> list[Path]:
     """The report's three figures: trials in order, learning curves of the best, score per hyperparameter."""
-    floor = stored_settings(run)["precision_floor"]
+    floor = settings_from_run(run).precision_floor
     # The search's own trials, in the order they ran; the fine-tuning stage is not one of them.
     records = sorted((record for record in read_trial_records(run) if record.stage == "search"),
                      key=lambda record: record.trial_id)
@@ -82,7 +82,7 @@ def _trials_in_order(run, records, floor, path) -> Path:
         axes.step(order, best_line, where="post", color="black", linewidth=1.5, label="best trial so far")
         axes.set_ylabel(f"validation {metric}\nat precision ≥ {floor:.2f}")
         axes.grid(alpha=0.3)
-    recall_target = stored_settings(run)["recall_target"]
+    recall_target = settings_from_run(run).recall_target
     recall_axes.axhline(recall_target, color="orange", linestyle="--", linewidth=1, label=f"target {recall_target:.2f}")
     specificity_axes.set_xlabel("trial, in the order it ran")
     recall_axes.legend(loc="lower right", fontsize=8)
@@ -132,7 +132,7 @@ def _learning_curves(run, records, floor, path) -> Path:
 
 def _hyperparameters(run, records, floor, path) -> Path:
     names = sorted({name for record in records for name in record.hyperparameters})
-    metric = _ranking_metric(records, stored_settings(run)["recall_target"])
+    metric = _ranking_metric(records, settings_from_run(run).recall_target)
     columns = min(4, len(names))
     rows = int(np.ceil(len(names) / columns))
     figure, grid = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.6 * rows), squeeze=False)

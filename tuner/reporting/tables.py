@@ -1,4 +1,8 @@
-"""Rich tables and exports of the data, spaces, trials and test runs. Imports no Keras: `report` is instant."""
+"""Rich tables and exports of the data, spaces, trials and test runs. Imports no Keras: `report` is instant.
+
+`print_*` write to a rich Console; `format_report` and `format_operating_points` give csv, json or
+markdown text.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from rich.table import Table
 from tuner.core.atomic import read_json
 from tuner.core.live import format_metric
 from tuner.core.runs import RunPaths
-from tuner.core.settings import stored_settings
+from tuner.core.settings import SearchSettings, settings_from_run
 from tuner.data.dataset import SIDES
 from tuner.data.layout import CLASS_NAMES
 from tuner.engine.records import TrialRecord, best_trial, members_text, read_trials_table
@@ -28,6 +32,7 @@ JSON_FIELDS = ("rank", "trial_id", "status", "stage", "score", "recall", "specif
 
 
 def print_spaces(console: Console) -> None:
+    """`spaces`: one table per search space, its hyperparameters with type, range, default and condition."""
     from search_spaces.display import describe_spaces
 
     for space in describe_spaces():
@@ -89,22 +94,23 @@ def _markdown(frame: pd.DataFrame) -> str:
 
 
 def print_report(run: RunPaths, top: int | None, console: Console) -> None:
-    settings = stored_settings(run)
+    """`report`: the run's ranked trials (the `top` best), chosen model, sites, test looks and manifest."""
+    settings = settings_from_run(run)
     records = read_trials_table(run)
     trials = [record.to_dict(history=False) for record in records]  # the table's flat rows
     shown = trials[:top] if top else trials
     varying = _varying_hyperparameters(records)
-    floor = settings["precision_floor"]
+    floor = settings.precision_floor
     manifest = read_json(run.manifest) if run.manifest.is_file() else {}
     synthetic = " · [bold yellow]SYNTHETIC DATA[/]" if manifest.get("synthetic_data") else ""
     inputs = f" (inputs {inputs_place(manifest)})" if inputs_place(manifest) else ""
-    console.print(f"[bold]{run.name}[/] · space {settings['space']} · {rule_text(settings)} · "
-                  f"{settings['image_size']} px · seed {settings['seed']} · backend {manifest.get('backend', '?')} "
+    console.print(f"[bold]{run.name}[/] · space {settings.space} · {rule_text(settings)} · "
+                  f"{settings.data.image_size} px · seed {settings.data.seed} · backend {manifest.get('backend', '?')} "
                   f"on {manifest.get('device', '?')}{inputs}{synthetic}")
     # On a narrow terminal the metrics keep their whole headers; the hyperparameters (and the input and
     # worker columns) come back at 120 columns, with --wide, or in a file or pipe.
     wide = console.width >= WIDE_TABLE_COLUMNS
-    table = Table(title=f"Trials ranked by validation recall (up to {settings['recall_target']:.2f}) at "
+    table = Table(title=f"Trials ranked by validation recall (up to {settings.recall_target:.2f}) at "
                         f"precision ≥ {floor:.2f}, then specificity", collapse_padding=not wide)
     table.add_column("rank" if wide else "#", justify="right", no_wrap=True)
     table.add_column("trial", no_wrap=True)
@@ -156,7 +162,7 @@ def print_report(run: RunPaths, top: int | None, console: Console) -> None:
 def print_comparison(first: RunPaths, second: RunPaths, console: Console) -> None:
     """Two runs side by side: the settings that differ, then each run's best trial."""
     runs = (first, second)
-    settings = [stored_settings(run) for run in runs]
+    settings = [settings_from_run(run).to_dict() for run in runs]
     manifests = [read_json(run.manifest) if run.manifest.is_file() else {} for run in runs]
     table = Table(title=f"{first.name} vs {second.name}")
     table.add_column("")
@@ -187,12 +193,11 @@ def _short_threshold(threshold: float) -> str:
     return "<.001" if threshold < 0.001 else f"{threshold:.3f}"[:5]
 
 
-def rule_text(settings: dict) -> str:
+def rule_text(settings: SearchSettings) -> str:
     """The run's operating rule in words: floor, recall target, and the prevalence the floor is at."""
-    prevalence = settings.get("prevalence")
+    prevalence = settings.prevalence
     where = f"at prevalence {prevalence:.3f}" if prevalence else "at validation's prevalence"
-    return (f"precision floor {settings['precision_floor']:.2f} ({where}) · recall target "
-            f"{settings['recall_target']:.2f}")
+    return f"precision floor {settings.precision_floor:.2f} ({where}) · recall target {settings.recall_target:.2f}"
 
 
 def _prevalence_text(point: dict) -> str:
@@ -208,14 +213,14 @@ def _short(value) -> str:
     return str(value)
 
 
-def _print_best(trials: list[TrialRecord], settings: dict, console: Console) -> None:
-    floor = settings["precision_floor"]
+def _print_best(trials: list[TrialRecord], settings: SearchSettings, console: Console) -> None:
+    floor = settings.precision_floor
     completed = [trial for trial in trials if trial.completed]
     failed = len(trials) - len(completed)
     if not completed:
         console.print(f"No finished trial yet ({failed} failed).")
         return
-    best = best_trial(trials, settings["recall_target"])
+    best = best_trial(trials, settings.recall_target)
     if not best.reachable:
         top_precision = max(trial.operating_point.precision for trial in completed)
         top_recall = max(trial.operating_point.recall for trial in completed)
@@ -223,7 +228,7 @@ def _print_best(trials: list[TrialRecord], settings: dict, console: Console) -> 
                       f"{top_precision:.3f}; best recall reached {top_recall:.3f}. `test` needs --trial ID.")
         return
     point = best.operating_point
-    layers = "the top blocks" if settings["finetune_layers"] == "top" else "every layer"
+    layers = "the top blocks" if settings.finetune_layers == "top" else "every layer"
     what = {"finetune": f"fine-tuned from trial {best.parent_trial}, {layers}",
             "ensemble": f"the average of trials {' and '.join(best.members or [])}"}.get(best.stage, "the best trial")
     console.print(f"[bold]Chosen model {best.trial_id}[/] ({what}): validation recall {point.recall:.3f} at precision "
@@ -250,6 +255,7 @@ def _print_test_runs(run: RunPaths, console: Console) -> None:
 
 
 def print_test_result(result: dict, console: Console) -> None:
+    """`test`'s result (`holdout.run_test`): the threshold's source, the metrics with intervals and baselines."""
     cm = result["confusion_matrix"]
     synthetic = " [bold yellow](SYNTHETIC DATA)[/]" if result.get("synthetic_data") else ""
     op = result["validation_operating_point"]
@@ -338,8 +344,7 @@ def operating_points(run: RunPaths) -> list[dict]:
     """The run's operating points, flat: validation's (the chosen model's, the default) and each site's."""
     from tuner.evaluation.sites import VALIDATION, site_points
 
-    settings = stored_settings(run)
-    best = best_trial(read_trials_table(run), settings["recall_target"])
+    best = best_trial(read_trials_table(run), settings_from_run(run).recall_target)
     rows = []
     if best is not None:
         point = best.operating_point
