@@ -14,10 +14,10 @@ import pandas as pd
 from sklearn.utils.class_weight import compute_class_weight
 
 from tuner.core.errors import ToolkitError
-from tuner.data.image_cache import ImageCache, load_image_cache
-from tuner.data.layout import CLASS_NAMES, find_root, list_images, patient_id
 from tuner.core.progress import stderr_console
 from tuner.core.settings import DataSettings
+from tuner.data.image_cache import ImageCache, load_image_cache
+from tuner.data.layout import CLASS_NAMES, find_root, list_images, patient_id
 from tuner.data.split import grouped_validation_mask, image_level_leak, leakage_groups, limit_per_class
 
 SIDES = ("train", "validation", "test")

@@ -22,8 +22,8 @@ from PIL import Image
 
 from tuner.core.atomic import read_json, write_json
 from tuner.core.locks import file_lock
-from tuner.data.layout import ImageFile
 from tuner.core.progress import progress_bar
+from tuner.data.layout import ImageFile
 
 CACHE_VERSION = 1
 
