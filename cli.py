@@ -575,7 +575,10 @@ def _console(wide: bool = False):
     from rich.console import Console
 
     # Piped or captured output (a log, a file, a notebook cell) gets room for the wide trial table.
-    return Console(width=max(Console().width, 160)) if wide or not sys.stdout.isatty() else Console()
+    # Colour carries meaning only where the text marks it up: no automatic highlighting of numbers and paths.
+    if wide or not sys.stdout.isatty():
+        return Console(width=max(Console().width, 160), highlight=False)
+    return Console(highlight=False)
 
 
 COMMANDS = {"data": cmd_data, "spaces": cmd_spaces, "search": cmd_search, "train": cmd_train, "report": cmd_report,

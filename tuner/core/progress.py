@@ -16,7 +16,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-stderr_console = Console(stderr=True)
+stderr_console = Console(stderr=True, highlight=False)  # colour only where the text marks it up
 
 
 class RateColumn(TextColumn):
