@@ -23,9 +23,12 @@ for path in (REPO_ROOT, TESTS_DIR):
         sys.path.insert(0, str(path))
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers",
-                            "real_data: reads the real data set in ../shared (skipped when absent, fails on CI)")
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`real_data` (registered in pyproject.toml, with `slow`) on every test that reaches ../shared through the
+    `shared_dir` fixture, directly or through another fixture; tests that read it otherwise are marked by hand."""
+    for item in items:
+        if "shared_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.real_data)
 
 
 @pytest.fixture(scope="session")

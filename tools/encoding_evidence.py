@@ -74,7 +74,7 @@ def main() -> None:
         settings = settings_from_run(run)
         chosen = choose_trial(run, None)
         model = load_trial_model(run, settings, chosen)
-        held_out = {Path(path).name for path in load_dataset(settings.data).side("validation")["relpath"]}
+        held_out = {Path(path).name for path in load_dataset(settings.data).split("validation")["relpath"]}
         originals = [Image.open(path).convert("L") for path in sorted(NORMAL_ORIGINALS.iterdir())
                      if path.name in held_out]
         shipped = None

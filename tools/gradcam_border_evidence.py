@@ -47,7 +47,7 @@ def main() -> None:
     trial = choose_trial(run, None)
     settings = settings_from_run(run)
     dataset = load_dataset(settings.data)
-    validation = dataset.side("validation")
+    validation = dataset.split("validation")
     images = np.asarray(dataset.images[validation["row"].to_numpy()], dtype=np.float32)
     heat_maps, probabilities = GradCam(load_trial_model(run, settings, trial))(images)
     shares = border_share(heat_maps, args.border)

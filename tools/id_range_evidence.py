@@ -46,7 +46,7 @@ def main() -> None:
     chosen = choose_trial(run, None)
     settings = settings_from_run(run)
     dataset = load_dataset(settings.data)
-    validation = dataset.side("validation")
+    validation = dataset.split("validation")
     probabilities = predict_probabilities(load_trial_model(run, settings, chosen), dataset.images,
                                           validation["row"].to_numpy())
     training_folder = dataset.records[dataset.records["side"] != "test"]

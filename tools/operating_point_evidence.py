@@ -57,7 +57,7 @@ def main() -> None:
     run = find_run(Path(args.results_dir), args.run)
     settings = settings_from_run(run)
     dataset = load_dataset(settings.data)
-    validation = dataset.side("validation")
+    validation = dataset.split("validation")
     labels, groups = validation["label"].to_numpy(), validation["group"].to_numpy()
     completed = [t for t in read_trials_table(run) if t.completed][: args.trials]
     frames = []

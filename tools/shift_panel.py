@@ -90,7 +90,7 @@ def panel_probabilities(run: RunPaths, trial: TrialRecord) -> tuple[np.ndarray, 
     """The validation labels and the trial's probabilities under each change of the panel."""
     settings = settings_from_run(run)
     dataset = load_dataset(settings.data)
-    validation = dataset.side("validation")
+    validation = dataset.split("validation")
     images = np.asarray(dataset.images[validation["row"].to_numpy()], dtype=np.float32)
     model = load_trial_model(run, settings, trial)
     return validation["label"].to_numpy(), {

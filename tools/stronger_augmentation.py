@@ -109,10 +109,10 @@ def main() -> None:
     if args.finetune_layers:
         settings = replace(settings, finetune_layers=args.finetune_layers)
     settings = replace(settings, ensemble=args.ensemble or not args.crop)  # the stronger zoom was judged so
-    write_json(run.settings, settings.to_dict())  # the copy's settings say how it was fine-tuned
+    write_json(run.settings_file, settings.to_dict())  # the copy's settings say how it was fine-tuned
     dataset = load_dataset(settings.data)
     if args.cosine:  # read by `finetune_model` when it compiles
-        steps = settings.finetune_epochs * math.ceil(len(dataset.side("train")) / FINETUNE_BATCH)
+        steps = settings.finetune_epochs * math.ceil(len(dataset.split("train")) / FINETUNE_BATCH)
         mobilenet_head.FINETUNE_LEARNING_RATE = keras.optimizers.schedules.CosineDecay(args.cosine, steps)
     finetuned = finetune_best(settings, dataset, run)
     ensemble = ensemble_finetuned(settings, dataset, run, finetuned) if settings.ensemble else None

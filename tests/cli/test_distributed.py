@@ -15,6 +15,8 @@ import cli
 from tuner.core.runs import RunPaths
 from tuner.demo import make_synthetic_dataset
 
+pytestmark = pytest.mark.slow  # every test runs searches in worker processes
+
 REPO = Path(cli.__file__).resolve().parent
 
 

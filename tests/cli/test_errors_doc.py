@@ -6,7 +6,10 @@ from __future__ import annotations
 import importlib.util
 import re
 
+import pytest
 from helpers import REPO_ROOT
+
+pytestmark = pytest.mark.slow  # runs every documented case as a process
 
 
 def _tool():

@@ -19,6 +19,8 @@ from tuner.demo import make_synthetic_dataset
 from tuner.engine import search as search_module
 from tuner.engine.finetune_progress import in_progress, latest_epoch
 
+pytestmark = pytest.mark.slow  # every test runs and kills searches in processes
+
 REPO = Path(cli.__file__).resolve().parent
 EPOCHS = 4
 

@@ -9,6 +9,8 @@ import sys
 import pytest
 from helpers import REPO_ROOT
 
+pytestmark = pytest.mark.slow  # every test starts a Python process
+
 # Runs the command line in-process and prints whether Keras (or TensorFlow) got imported.
 PROBE = """
 import sys

@@ -22,6 +22,7 @@ def test_notebook_is_committed_with_outputs_cleared():
             assert cell["outputs"] == [] and cell["execution_count"] is None
 
 
+@pytest.mark.slow
 def test_notebook_runs_search_report_and_test(tmp_path, monkeypatch):
     data = make_synthetic_dataset(tmp_path / "chest_xray", patients_per_class={"train": 16, "test": 5})
     notebook = nbformat.read(NOTEBOOK, as_version=4)
@@ -33,7 +34,7 @@ def test_notebook_runs_search_report_and_test(tmp_path, monkeypatch):
                                                                         str(tmp_path / "cache")]}
     source = "\n".join(f"{name} = {value!r}" for name, value in overrides.items())
     notebook.cells.insert(parameters + 1, nbformat.v4.new_code_cell(source))
-    # The kernel must import `cli` from this checkout and run the same Python as the tests.
+    # The kernel must import `tuner` from this checkout and run the same Python as the tests.
     monkeypatch.setenv("PYTHONPATH", str(NOTEBOOK.parents[1]))
     client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
                                      resources={"metadata": {"path": str(NOTEBOOK.parents[1])}})
@@ -42,3 +43,4 @@ def test_notebook_runs_search_report_and_test(tmp_path, monkeypatch):
     assert "Trials ranked by validation recall" in outputs
     assert "Test metrics with 95 % bootstrap intervals" in outputs
     assert (tmp_path / "results" / "nb" / "test" / "metrics.json").is_file()
+    assert "test looks so far: 1" in outputs  # the typed result, read back in the notebook

@@ -17,6 +17,8 @@ from tuner.demo import make_synthetic_dataset
 from tuner.engine.backends import on_accelerator
 from tuner.evaluation.statistics import METRIC_NAMES, REFERENCE_RESULTS
 
+pytestmark = pytest.mark.slow  # every test uses a searched run (or searches, or starts a process)
+
 
 @pytest.fixture(scope="module")
 def synthetic_data(tmp_path_factory) -> Path:
@@ -51,7 +53,7 @@ def test_search_writes_every_trial_with_its_metrics_and_history(finished_run):
         assert len(record["history"]) == record["epochs"] >= 1  # every epoch kept, not only the best
         assert {"recall", "precision", "threshold", "roc_auc", "pr_auc", "accuracy", "seconds"} <= set(trial)
         assert run.trial_checkpoint(trial["trial_id"]).is_file()
-    assert json.loads(run.settings.read_text())["precision_floor"] == 0.5
+    assert json.loads(run.settings_file.read_text())["precision_floor"] == 0.5
     manifest = json.loads(run.manifest.read_text())
     assert manifest["backend"] == keras.backend.backend() and manifest["finished"]
     assert manifest["inputs_on_device"] is (keras.backend.backend() == "jax" and on_accelerator())

@@ -71,7 +71,7 @@ def test_killed_search_resumes_to_the_same_trials(data, tmp_path, uninterrupted)
         return len(list(run.trial_records.glob("*.json"))) if run.trial_records.is_dir() else 0
 
     kill_points = [
-        lambda: run.settings.is_file(),  # before any trial ends (data loading, first trial)
+        lambda: run.settings_file.is_file(),  # before any trial ends (data loading, first trial)
         lambda: records() >= 2,  # between trials
         lambda: records() >= 4,  # later, in another bracket
     ]
@@ -160,7 +160,7 @@ def test_resuming_with_other_settings_is_refused_unless_overwrite(data, tmp_path
     assert {path: path.read_bytes() for path in run.directory.rglob("*") if path.is_file()} == before
     assert cli.main(search_args(data, results, cache, "r", "--max-epochs", "2", "--precision-floor", "0.6",
                                 "--overwrite")) == 0
-    assert json.loads(run.settings.read_text())["max_epochs"] == 2
+    assert json.loads(run.settings_file.read_text())["max_epochs"] == 2
 
 
 class FailingCnn(CnnDepth):
@@ -376,23 +376,23 @@ def test_test_names_a_moved_data_folder(data, finished, tmp_path, capsys):
     moved = tmp_path / "moved"
     shutil.copytree(data, moved)
     run = RunPaths(finished / "r")
-    settings = json.loads(run.settings.read_text())
+    settings = json.loads(run.settings_file.read_text())
     original = settings["data_dir"]
     settings["data_dir"] = str(tmp_path / "gone")
-    run.settings.write_text(json.dumps(settings))
+    run.settings_file.write_text(json.dumps(settings))
     try:
         assert cli.main(["test", "--results-dir", str(finished)]) == 2
         assert f"the run's data folder {tmp_path / 'gone'} is gone: pass --data" in capsys.readouterr().err
         assert cli.main(["test", "--results-dir", str(finished), "--data", str(moved), "--format", "json"]) == 0
     finally:
         settings["data_dir"] = original
-        run.settings.write_text(json.dumps(settings))
+        run.settings_file.write_text(json.dumps(settings))
 
 
 def test_no_trial_reaching_the_floor_is_said_plainly_and_test_needs_a_trial(tmp_path, capsys):
     run = RunPaths(tmp_path / "low")
     run.directory.mkdir()
-    run.settings.write_text(json.dumps({"space": "cnn_depth", "precision_floor": 0.95, "data_dir": "data",
+    run.settings_file.write_text(json.dumps({"space": "cnn_depth", "precision_floor": 0.95, "data_dir": "data",
                                         "image_size": 32, "seed": 0}))
     trials = [{"rank": rank, "trial_id": trial_id, "status": "completed", "score": score, "reachable": False,
                "recall": recall, "precision": precision, "threshold": 0.5, "roc_auc": 0.8, "pr_auc": 0.8,

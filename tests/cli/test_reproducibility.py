@@ -12,6 +12,8 @@ import cli
 from tuner.core.runs import RunPaths
 from tuner.demo import make_synthetic_dataset
 
+pytestmark = pytest.mark.slow  # every test runs searches
+
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:

@@ -18,6 +18,8 @@ from tuner.data.dataset import load_dataset
 from tuner.demo import make_synthetic_dataset
 from tuner.engine.objective import OperatingRule, operating_point
 
+pytestmark = pytest.mark.slow  # every test uses a searched, fine-tuned run
+
 
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory) -> tuple[Path, Path]:
@@ -37,7 +39,7 @@ def test_the_default_fine_tunes_and_keeps_validation_scores_without_an_ensemble(
     assert [trial["stage"] for trial in trials].count("finetune") == 1
     assert "ensemble" not in {trial["stage"] for trial in trials}  # only with --ensemble
     finetuned = next(trial for trial in trials if trial["stage"] == "finetune")
-    assert json.loads(run.settings.read_text())["finetune_layers"] == "all"
+    assert json.loads(run.settings_file.read_text())["finetune_layers"] == "all"
     # The fine-tuning stage kept its best epoch's validation scores: they give its recorded threshold again.
     scores = pd.read_csv(run.validation_scores(finetuned["trial_id"]))
     rule = OperatingRule.of(settings_from_run(run))
@@ -68,14 +70,14 @@ def test_labelled_calibration_on_validation_itself_gives_the_recorded_threshold(
     data, _ = searched
     run = RunPaths(results / "tiny")
     dataset = load_dataset(settings_from_run(run).data)
-    site = _copy_images(dataset.side("validation")["relpath"], data, tmp_path / "validation-as-site")
+    site = _copy_images(dataset.split("validation")["relpath"], data, tmp_path / "validation-as-site")
     point = _json(capsys, "calibrate", "--results-dir", results, "--labelled", site, "--name", "val",
                   "--format", "json")
     chosen = next(trial for trial in json.loads(run.trials_json.read_text()) if trial["trial_id"] == point["trial_id"])
     assert point["method"] == "labelled"
     assert np.isclose(point["threshold"], chosen["threshold"], rtol=1e-3, atol=1e-6)
     assert point["prevalence"] == pytest.approx(chosen["prevalence"])
-    assert point["n_images"] == len(dataset.side("validation"))
+    assert point["n_images"] == len(dataset.split("validation"))
 
 
 def test_a_site_point_survives_report_test_and_predict_on_another_machines_copy(searched, results, tmp_path, capsys):

@@ -108,6 +108,7 @@ while True:
 
 
 @pytest.mark.parametrize("wait_for", ["ready", "written"])
+@pytest.mark.slow
 def test_a_kill_in_the_middle_of_writing_leaves_the_old_file_or_the_new_one(tmp_path, wait_for):
     path = tmp_path / "oracle.json"
     seen = set()

@@ -50,6 +50,7 @@ def test_the_holders_pid_is_written_in_the_lock_file(tmp_path):
     assert path.exists()  # the file stays; only the lock goes
 
 
+@pytest.mark.slow
 def test_wait_false_raises_lock_held_naming_the_holder(tmp_path):
     path = tmp_path / ".search.lock"
     child, _ = hold_in_child(path, 20)
@@ -67,6 +68,7 @@ def test_wait_false_raises_lock_held_naming_the_holder(tmp_path):
         stop(child)
 
 
+@pytest.mark.slow
 def test_wait_true_waits_until_the_holder_releases(tmp_path):
     path = tmp_path / ".search.lock"
     child, _ = hold_in_child(path, 1.0)

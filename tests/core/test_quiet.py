@@ -6,9 +6,11 @@ import os
 import subprocess
 import sys
 
+import pytest
 from helpers import REPO_ROOT
 
 
+@pytest.mark.slow
 def test_native_library_lines_stay_off_stderr(tmp_path):
     """A refusal after TensorFlow has loaded is still one line, without TF_CPP_MIN_LOG_LEVEL."""
     (tmp_path / "NOT_HDF5.h5").write_text("not hdf5")

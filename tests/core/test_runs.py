@@ -46,7 +46,7 @@ def lock_holder(tmp_path):
 def make_run(results: Path, name: str, trials: list[dict] | None = None, mtime: float | None = None) -> RunPaths:
     run = RunPaths(results / name)
     run.directory.mkdir(parents=True)
-    run.settings.write_text(json.dumps({"space": "cnn_depth"}))
+    run.settings_file.write_text(json.dumps({"space": "cnn_depth"}))
     if trials is not None:
         run.trials_json.write_text(json.dumps(trials))
         if mtime is not None:
@@ -136,6 +136,7 @@ def test_find_run_picks_the_run_most_recently_worked_on(tmp_path):
 # --- run_lock -----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_run_lock_refuses_a_second_holder_naming_the_first(lock_holder):
     run, child = lock_holder
     with pytest.raises(ToolkitError) as refused:
@@ -145,6 +146,7 @@ def test_run_lock_refuses_a_second_holder_naming_the_first(lock_holder):
     assert f"process {child.pid}" in message and "'run'" in message
 
 
+@pytest.mark.slow
 def test_run_lock_is_free_again_after_its_holder_ends(lock_holder):
     run, child = lock_holder
     child.stdin.close()
@@ -153,6 +155,7 @@ def test_run_lock_is_free_again_after_its_holder_ends(lock_holder):
         assert run.lock.read_text() == str(os.getpid())
 
 
+@pytest.mark.slow
 def test_a_lock_left_by_a_killed_process_is_taken_over(lock_holder):
     run, child = lock_holder
     os.kill(child.pid, signal.SIGKILL)

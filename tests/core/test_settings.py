@@ -82,7 +82,7 @@ def test_no_data_folder_anywhere_says_how_to_get_it(tmp_path, monkeypatch, capsy
 def test_a_run_written_before_the_recall_target_reads_back_with_the_old_rule(tmp_path):
     run = RunPaths(tmp_path / "old")
     run.directory.mkdir()
-    run.settings.write_text(json.dumps({"space": "cnn_depth", "run_name": "old", "precision_floor": 0.9,
+    run.settings_file.write_text(json.dumps({"space": "cnn_depth", "run_name": "old", "precision_floor": 0.9,
                                         "data_dir": str(tmp_path),
                                         "image_size": 32, "seed": 0}))
     stored = stored_settings(run)
@@ -119,7 +119,7 @@ def test_resuming_with_other_finetune_layers_is_refused(tmp_path):
     run = RunPaths(tmp_path / "r")
     run.directory.mkdir()
     # no finetune_layers: written before it existed
-    run.settings.write_text(json.dumps({"space": "mobilenet_head", "run_name": "r", "precision_floor": 0.9,
+    run.settings_file.write_text(json.dumps({"space": "mobilenet_head", "run_name": "r", "precision_floor": 0.9,
                                         "finetune_epochs": 4, "data_dir": str(tmp_path), "image_size": 32, "seed": 0}))
     settings = settings_from_run(run)
     assert (settings.finetune_layers, settings.ensemble) == ("top", True)
@@ -135,7 +135,7 @@ def test_a_run_without_fine_tuning_written_before_the_new_defaults_resumes(tmp_p
                          run_name="r", finetune_layers="top")
     stored = old.to_dict()
     del stored["ensemble"]
-    run.settings.write_text(json.dumps(stored))
+    run.settings_file.write_text(json.dumps(stored))
     check_same_settings(replace(old, finetune_layers="all"))  # today's defaults: not refused
     with pytest.raises(ToolkitError, match=r"max_epochs \(10 → 3\)"):
         check_same_settings(replace(old, max_epochs=3))

@@ -35,7 +35,7 @@ VERSION_1 = {"settings-v1-2026-12.json": "66e53c86", "settings-v1-2026-11-before
 def run_with(tmp_path: Path, fixture: str) -> RunPaths:
     run = RunPaths(tmp_path / "results" / json.loads((FIXTURES / fixture).read_text())["run_name"])
     run.directory.mkdir(parents=True)
-    shutil.copy(FIXTURES / fixture, run.settings)
+    shutil.copy(FIXTURES / fixture, run.settings_file)
     return run
 
 
@@ -66,14 +66,14 @@ def test_what_is_stored_is_every_field_but_this_call_s(tmp_path):
 @pytest.mark.parametrize("fixture", VERSION_1)
 def test_a_version_1_file_migrates_and_keeps_its_run_name(tmp_path, fixture):
     run = run_with(tmp_path, fixture)
-    original = json.loads(run.settings.read_text())
+    original = json.loads(run.settings_file.read_text())
     assert "schema_version" not in original
     migrated = stored_settings(run)
     assert migrated["schema_version"] == SCHEMA_VERSION
     assert {key: migrated[key] for key in original} == original  # nothing stored is changed
     settings = settings_from_run(run)
     assert settings_digest(settings) == VERSION_1[fixture]
-    assert json.loads(run.settings.read_text()) == original  # reading never rewrites the file
+    assert json.loads(run.settings_file.read_text()) == original  # reading never rewrites the file
 
 
 def test_today_s_version_1_run_resumes_with_the_same_command_and_refuses_another(tmp_path):
@@ -99,6 +99,6 @@ def test_a_newer_file_is_refused_in_one_line():
 def test_settings_without_their_data_folder_are_named_damaged(tmp_path):
     run = RunPaths(tmp_path / "r")
     run.directory.mkdir()
-    run.settings.write_text(json.dumps({"space": "cnn_depth"}))
+    run.settings_file.write_text(json.dumps({"space": "cnn_depth"}))
     with pytest.raises(ToolkitError, match=r"settings.json has no data_dir: the run's settings are damaged"):
         settings_from_run(run)

@@ -36,7 +36,7 @@ def test_train_test_duplicate_is_reported_as_a_leak(generated, tmp_path, capsys)
 @pytest.mark.parametrize("limit", [None, 4])
 def test_balanced_class_weights_from_the_training_side(generated, tmp_path, capsys, limit):
     dataset = load(generated.root, tmp_path / "cache", limit=limit)
-    labels = dataset.side("train")["label"].to_numpy()
+    labels = dataset.split("train")["label"].to_numpy()
     n_images = len(labels)
     expected = {label: n_images / (2 * int((labels == label).sum())) for label in (0, 1)}
     weights = dataset.class_weights()

@@ -77,6 +77,7 @@ def test_the_changed_keys_give_distinct_caches(dataset, tmp_path):
 
 
 @pytest.mark.parametrize("pooling", ["flatten", "global_average"])
+@pytest.mark.slow
 def test_head_on_backbone_equals_head_on_cached_features(dataset, weights, tmp_path, pooling):
     """The model saved for a trial (backbone + head) gives the head's output on cached features."""
     space = MobileNetHead(IMAGE_SIZE, weights)

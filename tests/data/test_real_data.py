@@ -50,7 +50,7 @@ class TestRealDataSet:
         assert real_dataset.cache.decoded == 5856
 
     def test_patient_grouped_split_and_what_an_image_split_would_leak(self, real_dataset):
-        train, validation = real_dataset.side("train"), real_dataset.side("validation")
+        train, validation = real_dataset.split("train"), real_dataset.split("validation")
         assert not set(train["patient_key"]) & set(validation["patient_key"])
         assert 0.15 < len(validation) / (len(train) + len(validation)) < 0.25
         assert real_dataset.image_level_leak["validation_images_sharing_a_patient_with_train"] > 0

@@ -3,6 +3,7 @@ the same model."""
 
 import keras
 import numpy as np
+import pytest
 
 from tuner.data.sequences import make_sequence, to_device
 
@@ -44,6 +45,7 @@ def _trained_weights(sequence):
     return model.get_weights()
 
 
+@pytest.mark.slow
 def test_device_and_host_batches_train_the_same_model():
     host, device = _sequences()
     for expected, got in zip(_trained_weights(host), _trained_weights(device), strict=True):

@@ -18,7 +18,7 @@ from tuner.data.layout import CLASS_NAMES
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
 def test_no_patient_on_both_sides(generated, tmp_path, seed):
     dataset = load(generated.root, tmp_path / "cache", seed=seed)
-    train, validation = dataset.side("train"), dataset.side("validation")
+    train, validation = dataset.split("train"), dataset.split("validation")
     assert not set(train["patient_key"]) & set(validation["patient_key"])
     for class_name in CLASS_NAMES:  # stratified: both classes on both sides
         assert (train["class_name"] == class_name).any()
@@ -60,7 +60,7 @@ def dataset_counts(dataset) -> dict:
     """Images and patients per side and class, as the `data` command's JSON counts them."""
     counts = {}
     for side in ("train", "validation"):
-        records = dataset.side(side)
+        records = dataset.split(side)
         counts[side] = {class_name: {"images": int((records["class_name"] == class_name).sum()),
                                      "patients": records.loc[records["class_name"] == class_name,
                                                              "patient_key"].nunique()}

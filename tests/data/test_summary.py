@@ -77,6 +77,7 @@ def test_bad_value_exits_2_with_one_line_and_writes_nothing(generated, tmp_path,
     assert snapshot(generated.root) == before
 
 
+@pytest.mark.slow
 def test_real_process_exit_code_and_no_traceback(generated, tmp_path):
     """As a process, where an uncaught exception would print a traceback: one line, exit code 2."""
     cache = tmp_path / "cache"

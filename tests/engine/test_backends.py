@@ -9,6 +9,8 @@ import textwrap
 import keras
 import pytest
 
+pytestmark = pytest.mark.slow  # trains three heads in a Python process
+
 # Three heads trained one after another, as three trials would be: two of one architecture that differ
 # only in learning rate (new model objects, new weights), and one with another width.
 TRIALS = textwrap.dedent("""

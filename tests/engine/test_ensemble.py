@@ -39,7 +39,7 @@ def _small_model(seed: int) -> keras.Model:
 
 def test_the_average_of_two_models_is_the_mean_of_their_probabilities(dataset):
     members = [_small_model(1), _small_model(2)]
-    rows = dataset.side("validation")["row"].to_numpy()
+    rows = dataset.split("validation")["row"].to_numpy()
     each = [predict_probabilities(model, dataset.images, rows) for model in members]
     assert np.abs(each[0] - each[1]).max() > 1e-3 and np.ptp(each[0]) > 1e-4  # two different, varying models
     averaged = predict_probabilities(hypermodels.average_of(members), dataset.images, rows)
@@ -60,7 +60,7 @@ def test_the_ensemble_record_holds_the_rules_operating_point_on_the_average(data
 
     record = ensemble.ensemble_finetuned(settings, dataset, run, finetuned)
 
-    validation = dataset.side("validation")
+    validation = dataset.split("validation")
     mean = np.mean([predict_probabilities(model, dataset.images, validation["row"].to_numpy())
                     for model in members.values()], axis=0)
     expected = operating_point(validation["label"].to_numpy(), mean, OperatingRule.of(settings))

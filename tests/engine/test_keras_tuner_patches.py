@@ -62,6 +62,7 @@ def test_apply_replaces_the_module_attributes_keras_tuner_reads(patched):
     assert "on_epoch_end" in vars(ORIGINAL_SAVE_BEST_EPOCH) and "_save_model" in vars(ORIGINAL_SAVE_BEST_EPOCH)
 
 
+@pytest.mark.slow
 def test_a_real_search_checkpoints_with_best_epoch_in_memory_and_saves_json_atomically(patched, tmp_path,
                                                                                        monkeypatch):
     callbacks_seen, in_memory_saves, atomic_targets, json_written = [], [], [], []

@@ -134,7 +134,7 @@ def test_a_trial_without_history_or_message_is_failed_for_an_unknown_error(datas
 
 def test_trial_context_takes_the_training_and_validation_sides(dataset, tmp_path):
     context = trial_context(search_settings(dataset, tmp_path), dataset)
-    train, validation = dataset.side("train"), dataset.side("validation")
+    train, validation = dataset.split("train"), dataset.split("validation")
     np.testing.assert_array_equal(context.train_rows, train["row"].to_numpy())
     np.testing.assert_array_equal(context.train_labels, train["label"].to_numpy())
     np.testing.assert_array_equal(context.validation_labels, validation["label"].to_numpy())

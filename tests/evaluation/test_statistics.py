@@ -26,7 +26,7 @@ def test_known_example_point_values():
     # At 0.5: tp 3, fn 1, fp 1, tn 5.
     labels = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0])
     probabilities = np.array([0.9, 0.8, 0.6, 0.3, 0.7, 0.4, 0.2, 0.1, 0.1, 0.05])
-    result = evaluation.test_set_metrics(labels, probabilities, 0.5, n_resamples=200)
+    result = evaluation.holdout_metrics(labels, probabilities, 0.5, n_resamples=200)
     assert result["confusion_matrix"] == {"tn": 5, "fp": 1, "fn": 1, "tp": 3}
     values = {name: metric["value"] for name, metric in result["metrics"].items()}
     predicted = (probabilities >= 0.5).astype(int)
@@ -47,7 +47,7 @@ def test_known_example_point_values():
 
 
 def test_threshold_is_inclusive():
-    result = evaluation.test_set_metrics([1, 0], [0.5, 0.49], 0.5, n_resamples=50)
+    result = evaluation.holdout_metrics([1, 0], [0.5, 0.49], 0.5, n_resamples=50)
     assert result["confusion_matrix"] == {"tn": 1, "fp": 0, "fn": 0, "tp": 1}
 
 
@@ -75,7 +75,7 @@ def test_vectorised_resample_metrics_equal_sklearn_on_repeated_images(seed):
 def test_intervals_contain_point_values():
     labels, probabilities, patients = simulated_test_set()
     for unit in (None, patients):
-        result = evaluation.test_set_metrics(labels, probabilities, 0.5, patients=unit)
+        result = evaluation.holdout_metrics(labels, probabilities, 0.5, patients=unit)
         for name, metric in result["metrics"].items():
             assert metric["low"] <= metric["value"] <= metric["high"], name
             assert 0.0 < metric["high"] - metric["low"] < 0.2, name  # a real, finite spread
@@ -90,11 +90,11 @@ def test_patient_bootstrap_resamples_whole_patients():
     doubled_labels = np.repeat(labels, 2)
     doubled_probabilities = np.repeat(probabilities, 2)
     doubled_patients = np.repeat(np.arange(150), 2)
-    by_patient = evaluation.test_set_metrics(
+    by_patient = evaluation.holdout_metrics(
         doubled_labels, doubled_probabilities, 0.5, patients=doubled_patients, seed=7
     )
-    single = evaluation.test_set_metrics(labels, probabilities, 0.5, seed=7)
-    by_image = evaluation.test_set_metrics(doubled_labels, doubled_probabilities, 0.5, seed=7)
+    single = evaluation.holdout_metrics(labels, probabilities, 0.5, seed=7)
+    by_image = evaluation.holdout_metrics(doubled_labels, doubled_probabilities, 0.5, seed=7)
     assert by_patient["n_patients"] == 150 and by_patient["n_images"] == 300
     assert by_patient["bootstrap"]["unit"] == "patient" and by_image["bootstrap"]["unit"] == "image"
     for name in METRIC_NAMES:
@@ -109,9 +109,9 @@ def test_patient_bootstrap_resamples_whole_patients():
 
 def test_bootstrap_is_deterministic_for_a_seed():
     labels, probabilities, patients = simulated_test_set(seed=1, n_images=200, n_patients=120)
-    first = evaluation.test_set_metrics(labels, probabilities, 0.4, patients=patients, n_resamples=500, seed=5)
-    again = evaluation.test_set_metrics(labels, probabilities, 0.4, patients=patients, n_resamples=500, seed=5)
-    other = evaluation.test_set_metrics(labels, probabilities, 0.4, patients=patients, n_resamples=500, seed=6)
+    first = evaluation.holdout_metrics(labels, probabilities, 0.4, patients=patients, n_resamples=500, seed=5)
+    again = evaluation.holdout_metrics(labels, probabilities, 0.4, patients=patients, n_resamples=500, seed=5)
+    other = evaluation.holdout_metrics(labels, probabilities, 0.4, patients=patients, n_resamples=500, seed=6)
     assert first == again
     assert first["metrics"]["roc_auc"]["low"] != other["metrics"]["roc_auc"]["low"]
     assert first["bootstrap"] == {
@@ -125,13 +125,13 @@ def test_bootstrap_is_deterministic_for_a_seed():
 
 @pytest.mark.filterwarnings("error")
 def test_degenerate_test_sets_do_not_crash():
-    perfect = evaluation.test_set_metrics([0, 0, 1, 1, 1], [0.1, 0.2, 0.7, 0.8, 0.9], 0.5, n_resamples=300)
+    perfect = evaluation.holdout_metrics([0, 0, 1, 1, 1], [0.1, 0.2, 0.7, 0.8, 0.9], 0.5, n_resamples=300)
     for name in METRIC_NAMES:
         low, high = perfect["metrics"][name]["low"], perfect["metrics"][name]["high"]
         assert perfect["metrics"][name]["value"] == 1.0 and high == 1.0, name
         assert 0.0 <= low <= 1.0, name  # resamples with one class score 0 on the areas
     assert perfect["metrics"]["recall"]["low"] == 1.0  # recall is 1 in every resample
-    one_class = evaluation.test_set_metrics(
+    one_class = evaluation.holdout_metrics(
         [1, 1, 1], [0.2, 0.6, 0.9], 0.5, patients=["a", "a", "b"], n_resamples=100
     )
     assert one_class["metrics"]["roc_auc"] == {"value": 0.0, "low": 0.0, "high": 0.0}
@@ -151,13 +151,13 @@ def test_degenerate_test_sets_do_not_crash():
 )
 def test_bad_inputs_raise(arguments):
     with pytest.raises(ValueError):
-        evaluation.test_set_metrics(**arguments)
+        evaluation.holdout_metrics(**arguments)
 
 
 def test_full_size_run_is_fast():
     labels, probabilities, patients = simulated_test_set()
     started = time.perf_counter()
-    evaluation.test_set_metrics(labels, probabilities, 0.5, patients=patients, n_resamples=2000)
+    evaluation.holdout_metrics(labels, probabilities, 0.5, patients=patients, n_resamples=2000)
     assert time.perf_counter() - started < 2.0
 
 

@@ -19,6 +19,8 @@ from PIL import Image
 import cli
 from tuner.demo import make_synthetic_dataset
 
+pytestmark = pytest.mark.slow  # every test uses a searched and tested run (or starts a browser)
+
 
 @pytest.fixture(scope="module")
 def tested_run(tmp_path_factory) -> Path:

@@ -14,7 +14,7 @@ from tuner.reporting.tables import print_report
 def test_the_ranked_table_fits_80_columns(tmp_path):
     run = RunPaths(tmp_path / "run")
     run.directory.mkdir()
-    run.settings.write_text(json.dumps({"space": "mobilenet_head", "precision_floor": 0.9, "recall_target": 0.98,
+    run.settings_file.write_text(json.dumps({"space": "mobilenet_head", "precision_floor": 0.9, "recall_target": 0.98,
                                         "data_dir": "data", "image_size": 224, "seed": 0}))
     worst = [trial("0012-ft", 1, 0.98, stage="finetune", parent="0012"), trial("0012", 2, 1.0),
              {**trial("0029", 3, 0.5, reachable=False), "threshold": 6.4e-08, "seconds": 1234.0, "epochs": 10},
@@ -39,7 +39,7 @@ def test_an_ensemble_is_named_with_its_members_in_the_report_and_exports(tmp_pat
 
     run = RunPaths(tmp_path / "run")
     run.directory.mkdir()
-    run.settings.write_text(json.dumps({"space": "mobilenet_head", "precision_floor": 0.9, "recall_target": 0.98,
+    run.settings_file.write_text(json.dumps({"space": "mobilenet_head", "precision_floor": 0.9, "recall_target": 0.98,
                                         "data_dir": "data", "image_size": 224, "seed": 0}))
     trials = [trial("0012", 1, 0.98), trial("0012-ft", 2, 0.98, stage="finetune", parent="0012"),
               {**trial("0012-ens", 3, 0.98, stage="ensemble", parent="0012"), "members": ["0012", "0012-ft"],
@@ -58,8 +58,9 @@ def test_a_fine_tuned_chosen_model_says_which_layers_trained(tmp_path):
     def report(**settings) -> str:
         run = RunPaths(tmp_path / str(len(settings)))
         run.directory.mkdir()
-        run.settings.write_text(json.dumps({"space": "mobilenet_head", "precision_floor": 0.9, "recall_target": 0.98,
-                                            "data_dir": "data", "image_size": 224, "seed": 0, **settings}))
+        run.settings_file.write_text(json.dumps({"space": "mobilenet_head", "precision_floor": 0.9,
+                                                 "recall_target": 0.98, "data_dir": "data", "image_size": 224,
+                                                 "seed": 0, **settings}))
         run.trials_json.write_text(json.dumps([trial("0012-ft", 1, 0.98, stage="finetune", parent="0012"),
                                                trial("0012", 2, 0.98)]))
         console = Console(width=160, record=True)

@@ -46,6 +46,7 @@ def test_validate_weights_passes_keywords_and_checks_paths(tmp_path):
         validate_weights(str(text_file))
 
 
+@pytest.mark.real_data  # reads the weights in ../shared
 def test_real_weights_file_loads():
     path = require_real_weights()
     assert validate_weights(str(path)) == str(path.resolve())  # resolved: ../shared may be a symbolic link
@@ -89,6 +90,7 @@ def test_imagenet_without_network_or_cache_is_a_usage_error(empty_keras_home, mo
     assert "--weights PATH" in message and "--weights none" in message
 
 
+@pytest.mark.real_data  # reads the weights in ../shared
 def test_imagenet_uses_the_cached_file_in_keras_home(empty_keras_home):
     path = require_real_weights()
     models = empty_keras_home / "models"

@@ -66,7 +66,7 @@ class RunPaths:
         return self.directory.name
 
     @property
-    def settings(self) -> Path:
+    def settings_file(self) -> Path:
         """settings.json: every setting of the search; a run exists once it is written."""
         return self.directory / "settings.json"
 
@@ -161,7 +161,7 @@ def find_run(results_dir: Path, name: str | None) -> RunPaths:
     if name is not None:
         check_run_name(name)
         run = RunPaths(results_dir / name)
-        if not run.settings.is_file():
+        if not run.settings_file.is_file():
             known = ", ".join(sorted(r.name for r in list_runs(results_dir))[-5:]) or "none"
             raise ToolkitError(f"no run {name!r} in {results_dir} (runs: {known}): check --run and --results-dir")
         return run

@@ -325,7 +325,7 @@ def migrate_settings(stored: dict) -> dict:
 
 def stored_settings(run: RunPaths) -> dict:
     """A run's settings.json, migrated to this version (`migrate_settings`), as a dict."""
-    return migrate_settings(read_json(run.settings))
+    return migrate_settings(read_json(run.settings_file))
 
 
 def settings_from_run(run: RunPaths, data_dir: Path | None = None) -> SearchSettings:
@@ -338,6 +338,6 @@ def settings_from_run(run: RunPaths, data_dir: Path | None = None) -> SearchSett
     stored = {**stored_settings(run), "run_name": run.name}  # the folder's name, should it have been renamed
     missing = [name for name in ("space", "data_dir") if name not in stored]
     if missing:
-        raise ToolkitError(f"{run.settings} has no {' or '.join(missing)}: the run's settings are damaged; start "
+        raise ToolkitError(f"{run.settings_file} has no {' or '.join(missing)}: the run's settings are damaged; start "
                            "the run again (another --run, or --overwrite)")
     return SearchSettings.from_dict(stored, results_dir=run.directory.parent, data_dir=data_dir)

@@ -55,13 +55,13 @@ class Dataset:
         """Every decoded image, uint8 (rows, S, S, 3), memory-mapped; `records["row"]` indexes it."""
         return self.cache.images
 
-    def side(self, name: str) -> pd.DataFrame:
-        """The records of one side of the split: "train", "validation" or "test"."""
+    def split(self, name: str) -> pd.DataFrame:
+        """The records of one split: "train", "validation" or "test" (`records["side"]` names it)."""
         return self.records[self.records["side"] == name]
 
     def class_weights(self) -> dict[int, float]:
         """'Balanced' weights from the training side of the split."""
-        labels = self.side("train")["label"].to_numpy()
+        labels = self.split("train")["label"].to_numpy()
         weights = compute_class_weight("balanced", classes=np.array([0, 1]), y=labels)
         return {0: float(weights[0]), 1: float(weights[1])}
 
@@ -152,7 +152,7 @@ def data_fingerprint(dataset: Dataset) -> dict[str, str]:
 
     fingerprint = {}
     for side in SIDES:
-        part = dataset.side(side).sort_values("relpath")
+        part = dataset.split(side).sort_values("relpath")
         listing = "\n".join(f"{path} {sha}" for path, sha in zip(part["relpath"], part["sha256"]))
         fingerprint[side] = hashlib.sha256(listing.encode()).hexdigest()
     return fingerprint

@@ -18,8 +18,8 @@ def data_summary(dataset: Dataset) -> dict:
             for label, class_name in enumerate(CLASS_NAMES)
         }
         counts[side]["total"] = {"images": int(len(part)), "patients": int(part["patient_key"].nunique())}
-    train_patients = set(dataset.side("train")["patient_key"])
-    shared = len(train_patients & set(dataset.side("validation")["patient_key"]))
+    train_patients = set(dataset.split("train")["patient_key"])
+    shared = len(train_patients & set(dataset.split("validation")["patient_key"]))
     weights = dataset.class_weights()
     settings = dataset.settings
     return {

@@ -26,7 +26,7 @@ from pathlib import Path
 from tuner.core.errors import ToolkitError
 from tuner.core.runs import RunPaths, check_run_name
 
-CLI = Path(__file__).resolve().parents[2] / "cli.py"
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding tuner/: each process imports from it
 MAX_RESTARTS_PER_WORKER = 3
 
 
@@ -138,6 +138,59 @@ def worker_environment(index: int, n_workers: int, gpus: int) -> dict[str, str]:
 CHIEF_ENVIRONMENT = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
 
 
+def search_with_local_workers(settings, argv: list[str], n_workers: int, show_progress: bool) -> RunPaths:
+    """`search --workers N`: check the inputs as a one-process search would, then run a chief and `n_workers`
+    workers on this machine (`run_local_workers`), all on one run.
+
+    Args:
+        settings: the search's `SearchSettings`.
+        argv: the `search` command's arguments as typed (with `--workers`): each process gets them, without
+            `--workers` and `--overwrite`, with the run's name.
+        n_workers: how many workers to start, at least 1.
+        show_progress: show the live display.
+
+    Returns:
+        The run.
+
+    Raises:
+        ToolkitError: fewer than one worker; a results folder that cannot be written, data or weights that
+            cannot be read (before any process starts); the chief failed.
+    """
+    from tuner.core.runs import check_results_writable, clear_run_folder, run_lock
+    from tuner.data.dataset import load_dataset
+    from tuner.engine.hypermodels import weights_sha256
+
+    if n_workers < 1:
+        raise ToolkitError(f"--workers {n_workers} must be at least 1")
+    check_results_writable(settings.results_dir)
+    load_dataset(settings.data)
+    weights_sha256(settings)
+    run = settings.run
+    if settings.overwrite:
+        with run_lock(run, run.lock):  # not while another search holds the run
+            clear_run_folder(run)  # here, once, before any process of the search writes into the run
+    child_argv = without_option([a for a in argv if a != "--overwrite"], "--workers")
+    child_argv = without_option(child_argv, "--run") + ["--run", run.name]  # all join one run
+    code = run_local_workers(child_argv, run, n_workers, show_progress=show_progress)
+    if code != 0:
+        raise ToolkitError(f"the search's chief process failed (exit code {code}): see {run.directory / 'workers'}; "
+                           "run the same command again to resume")
+    return run
+
+
+def without_option(argv: list[str], option: str) -> list[str]:
+    """`argv` without `option VALUE` (or `option=VALUE`)."""
+    kept, skip = [], False
+    for argument in argv:
+        if skip:
+            skip = False
+        elif argument == option:
+            skip = True
+        elif not argument.startswith(option + "="):
+            kept.append(argument)
+    return kept
+
+
 def run_local_workers(argv: list[str], run: RunPaths, n_workers: int, show_progress: bool) -> int:
     """Start a chief and `n_workers` workers on this machine and wait for the search.
 
@@ -166,8 +219,9 @@ def run_local_workers(argv: list[str], run: RunPaths, n_workers: int, show_progr
     gpus = _gpu_count()
 
     def start(role: str, worker_id: str | None = None, index: int = 0) -> subprocess.Popen:
-        command = [sys.executable, str(CLI), *argv, "--quiet", "--role", role, "--oracle", oracle]
-        env = dict(os.environ)
+        command = [sys.executable, "-m", "tuner.cli", *argv, "--quiet", "--role", role, "--oracle", oracle]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT),
+                                                                         os.environ.get("PYTHONPATH")]))}
         if worker_id:
             command += ["--worker-id", worker_id]
             env.update(worker_environment(index, n_workers, gpus))

@@ -58,7 +58,7 @@ def ensemble_finetuned(settings: SearchSettings, dataset: Dataset, run: RunPaths
     members = [finetuned.parent_trial, finetuned.trial_id]
     if settings.show_progress:
         stderr_console.print(f"Scoring the average of trials {members[0]} and {members[1]} on validation …")
-    validation = dataset.side("validation")
+    validation = dataset.split("validation")
     model = ensemble_model(run, settings, members)
     batches = make_sequence(dataset.images, validation["row"].to_numpy(), batch_size=IMAGE_PREDICTION_BATCH)
     probabilities = np.asarray(model.predict(batches, verbose=0), dtype=np.float64).ravel()

@@ -103,7 +103,7 @@ def finetune_best(settings: SearchSettings, dataset: Dataset, run: RunPaths,
     model = space.finetune_model(trial_hyperparameters(space, parent.hyperparameters))
     space.copy_head_weights(load_trial_model(run, settings, parent, on_images=False), model)
 
-    train, validation = dataset.side("train"), dataset.side("validation")
+    train, validation = dataset.split("train"), dataset.split("validation")
     train_rows, validation_rows = train["row"].to_numpy(), validation["row"].to_numpy()
     train_images, validation_images = sources_for_training(dataset.images, train_rows, validation_rows)
     train_batches = make_sequence(train_images, train_rows, train["label"].to_numpy(),

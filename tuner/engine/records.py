@@ -183,7 +183,7 @@ def write_validation_scores(run: RunPaths, trial_id: str, validation: pd.DataFra
     Args:
         run: the run folder; the file is `run.validation_scores(trial_id)`, written atomically.
         trial_id: the trial's id.
-        validation: the validation split's rows (`Dataset.side("validation")`: relpath, patient_key, label).
+        validation: the validation split's rows (`Dataset.split("validation")`: relpath, patient_key, label).
         probabilities: the trial's model's PNEUMONIA probability of each row, in order.
     """
     frame = pd.DataFrame({"file": validation["relpath"].to_numpy(), "patient": validation["patient_key"].to_numpy(),

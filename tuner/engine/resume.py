@@ -34,7 +34,7 @@ def prepare_run_folder(settings: SearchSettings) -> bool:
         ToolkitError: the run exists with other settings (`check_same_settings`).
     """
     run = settings.run
-    if run.settings.is_file() and not settings.overwrite:
+    if run.settings_file.is_file() and not settings.overwrite:
         check_same_settings(settings)
         # A kill mid-write leaves the old file whole and a temporary beside it; the oracle (and so
         # any worker) starts only after this, so nothing is writing yet.
@@ -51,7 +51,7 @@ def prepare_run_folder(settings: SearchSettings) -> bool:
     if settings.overwrite:
         clear_run_folder(run)
     stderr_console.print(f"New run {run.name} in {settings.results_dir}.", soft_wrap=True)
-    write_json(run.settings, settings.to_dict())
+    write_json(run.settings_file, settings.to_dict())
     return True
 
 
@@ -100,7 +100,7 @@ def wait_for_chief_settings(settings: SearchSettings, timeout_seconds: float = 6
         ToolkitError: no chief started the run in time, or it was started with other settings.
     """
     deadline = time.monotonic() + timeout_seconds
-    while not settings.run.settings.is_file():
+    while not settings.run.settings_file.is_file():
         if time.monotonic() > deadline:
             raise ToolkitError(f"no chief has started run {settings.run.name!r} in {settings.results_dir} "
                              f"within {timeout_seconds:.0f} s: start `search --role chief` first")

@@ -26,7 +26,7 @@ from tuner.data.dataset import Dataset, data_fingerprint, load_dataset
 from tuner.engine.backends import reuse_compiled_functions
 from tuner.engine.hypermodels import make_space, weights_sha256
 from tuner.engine.manifest import mark_finished, note_in_manifest, write_manifest
-from tuner.engine.records import write_trials_table
+from tuner.engine.records import read_trial_records, write_trials_table
 from tuner.engine.resume import prepare_run_folder, wait_for_chief_settings
 
 
@@ -123,8 +123,8 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
             write_trials_table(run)
             _say_budget_spent(settings, run)
             return
-        except RuntimeError as error:
-            if "consecutive failures" not in str(error):
+        except RuntimeError:
+            if not gave_up(run, settings.max_failed_trials):
                 raise
             write_trials_table(run)
             raise ToolkitError(f"stopped after {settings.max_failed_trials} failed trials in a row; finished trials "
@@ -152,6 +152,14 @@ def _search(settings: SearchSettings, dataset: Dataset, run: RunPaths, command_l
             if settings.ensemble:
                 ensemble_finetuned(settings, dataset, run, finetuned)
         mark_finished(run.manifest)
+
+
+def gave_up(run: RunPaths, max_failed_trials: int) -> bool:
+    """Whether the run's own records show Keras Tuner's give-up: its last `max_failed_trials` search trials
+    (by id) all failed."""
+    search_trials = [record for record in read_trial_records(run) if record.stage == "search"]
+    last = search_trials[-max_failed_trials:]
+    return len(last) == max_failed_trials and not any(record.completed for record in last)
 
 
 def _say_budget_spent(settings: SearchSettings, run: RunPaths, stage: str = "") -> None:

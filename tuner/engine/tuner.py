@@ -88,7 +88,7 @@ class TrialContext:
     budget_spent: Callable[[], bool] = lambda: False
 
     def __post_init__(self) -> None:
-        train, validation = self.dataset.side("train"), self.dataset.side("validation")
+        train, validation = self.dataset.split("train"), self.dataset.split("validation")
         self.train_rows, self.train_labels = train["row"].to_numpy(), train["label"].to_numpy()
         validation_rows, self.validation_labels = validation["row"].to_numpy(), validation["label"].to_numpy()
         self.train_inputs = self.validation_inputs = None

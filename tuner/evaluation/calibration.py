@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike
 from scipy.stats import binomtest
 
 from tuner.engine.objective import OperatingRule, operating_point, precision_at_prevalence, validated_predictions
-from tuner.evaluation.statistics import test_set_metrics
+from tuner.evaluation.statistics import holdout_metrics
 
 CONFIDENCE = 0.95  # of the one-sided lower bound on recall
 
@@ -118,7 +118,7 @@ def labelled_operating_point(labels: ArrayLike, probabilities: ArrayLike, patien
     if conservative:
         threshold = _conservative_threshold(labels, scores, rule.recall_target)
     prevalence = rule.prevalence if rule.prevalence is not None else n_positives / labels.size
-    measured = test_set_metrics(labels, scores, threshold, patients=patients, seed=seed)
+    measured = holdout_metrics(labels, scores, threshold, patients=patients, seed=seed)
     metrics = measured["metrics"]
     estimates = {name: metrics[name] for name in ("recall", "specificity", "precision", "accuracy")}
     if rule.prevalence is not None:

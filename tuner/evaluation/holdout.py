@@ -21,7 +21,8 @@ from tuner.core.settings import resolve_data_dir, settings_from_run
 from tuner.data.dataset import data_fingerprint, load_dataset
 from tuner.engine.objective import OperatingPoint, OperatingRule, operating_point, precision_at_prevalence
 from tuner.engine.records import TrialRecord, best_trial, read_trials_table
-from tuner.evaluation.statistics import REFERENCE_RESULTS, always_positive_baseline, test_set_metrics
+from tuner.evaluation.result import HoldoutResult
+from tuner.evaluation.statistics import REFERENCE_RESULTS, always_positive_baseline, holdout_metrics
 
 PREDICT_BATCH = 64
 # How far a threshold recomputed at test time may lie from the recorded one (float32 noise only).
@@ -131,7 +132,7 @@ def scored_test_folder(run: RunPaths, trial_id: str | None = None, data_dir: str
                          f"searched on (changed: {', '.join(changed)}): pass --data DIR to the original data")
 
     model = load_trial_model(run, settings, trial)
-    validation, test = dataset.side("validation"), dataset.side("test")
+    validation, test = dataset.split("validation"), dataset.split("test")
     validation_probabilities = predict_probabilities(model, dataset.images, validation["row"].to_numpy())
     check_operating_point(trial.operating_point, validation["label"].to_numpy(), validation_probabilities,
                           OperatingRule.of(settings), f"trial {trial.trial_id} of run {run.name!r}")
@@ -160,7 +161,7 @@ def count_test_look(run: RunPaths, trial_id: str, **what) -> int:
 
 
 def run_test(run: RunPaths, trial_id: str | None = None, data_dir: str | None = None, explain: int = 0,
-             site: str | None = None) -> dict:
+             site: str | None = None) -> HoldoutResult:
     """Evaluate the chosen trial once on the test folder; writes metrics and predictions in the run.
 
     Writes test/metrics.json, test/predictions.csv and test/model.keras (with `site`, test/sites/<site>/ and
@@ -175,7 +176,7 @@ def run_test(run: RunPaths, trial_id: str | None = None, data_dir: str | None = 
             bytes calibrated it, and their patients, are left out. Written to test/sites/<site>/.
 
     Returns:
-        The result `test/metrics.json` holds (see `statistics.test_set_metrics` for the metrics).
+        The result, as test/metrics.json (or test/sites/<site>/metrics.json) now holds it.
 
     Raises:
         ToolkitError: as `scored_test_folder`; an unknown site, or one calibrated for another trial; no test
@@ -200,25 +201,17 @@ def run_test(run: RunPaths, trial_id: str | None = None, data_dir: str | None = 
         if test.empty:
             raise ToolkitError(f"every test image calibrated site {site!r}: nothing is left to test it on")
     test_labels = test["label"].to_numpy()
-    metrics = test_set_metrics(test_labels, test_probabilities, threshold,
+    metrics = holdout_metrics(test_labels, test_probabilities, threshold,
                                patients=test["patient_key"].to_numpy(), seed=settings.data.seed)
 
+    at_prevalence = None
     if settings.prevalence is not None:  # the precision where the user said the model will be used
-        metrics["precision_at_prevalence"] = {str(settings.prevalence): precision_at_prevalence(
+        at_prevalence = {str(settings.prevalence): precision_at_prevalence(
             metrics["metrics"]["recall"]["value"], metrics["metrics"]["specificity"]["value"], settings.prevalence)}
-    result = {
-        "run": run.name, "trial_id": trial.trial_id, "space": settings.space,
-        "precision_floor": settings.precision_floor, "recall_target": settings.recall_target,
-        "validation_operating_point": asdict(chosen),
-        "operating_point": site or "validation",
-        **({"site": {key: value for key, value in site_point.items() if key not in ("image_sha256", "skipped")},
-            "left_out_calibration_images": left_out} if site_point else {}),
-        **metrics,
-        "prevalence": float(test_labels.mean()),
-        "always_pneumonia_baseline": always_positive_baseline(test_labels),
-        "reference": REFERENCE_RESULTS,
-        "synthetic_data": bool(manifest.get("synthetic_data", False)),
-    }
+    site_fields = {}
+    if site_point:
+        shown = {key: value for key, value in site_point.items() if key not in ("image_sha256", "skipped")}
+        site_fields = {"site": shown, "left_out_calibration_images": left_out}
     predictions = pd.DataFrame({
         "file": test["relpath"].to_numpy(), "patient": test["patient"].to_numpy(), "label": test_labels,
         "probability": test_probabilities, "prediction": (test_probabilities >= threshold).astype(int),
@@ -226,10 +219,17 @@ def run_test(run: RunPaths, trial_id: str | None = None, data_dir: str | None = 
     with atomic_path(out_dir / "predictions.csv") as temporary:
         predictions.to_csv(temporary, index=False)
     # The look is counted before anything else can fail.
-    result["test_evaluations"] = count_test_look(run, trial.trial_id, **({"site": site} if site else {}))
-    result["error_gallery"] = _error_gallery(run, out_dir, model, dataset.images, test, test_probabilities, threshold,
-                                             explain)
-    write_json(out_dir / "metrics.json", result)
+    looks = count_test_look(run, trial.trial_id, **({"site": site} if site else {}))
+    gallery = _error_gallery(run, out_dir, model, dataset.images, test, test_probabilities, threshold, explain)
+    result = HoldoutResult.from_json({
+        "run": run.name, "trial_id": trial.trial_id, "space": settings.space,
+        "precision_floor": settings.precision_floor, "recall_target": settings.recall_target,
+        "validation_operating_point": asdict(chosen), "operating_point": site or "validation", **metrics,
+        "prevalence": float(test_labels.mean()), "always_pneumonia_baseline": always_positive_baseline(test_labels),
+        "reference": REFERENCE_RESULTS, "synthetic_data": bool(manifest.get("synthetic_data", False)),
+        "test_evaluations": looks, "error_gallery": gallery, "precision_at_prevalence": at_prevalence,
+        **site_fields})
+    write_json(out_dir / "metrics.json", result.to_json())
     if site is None:
         with atomic_path(run.test_dir / "model.keras") as temporary:
             model.save(temporary)

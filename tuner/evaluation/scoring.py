@@ -139,7 +139,7 @@ def validation_scores(run: RunPaths, settings: SearchSettings, trial: TrialRecor
     manifest = read_json(run.manifest) if run.manifest.is_file() else {}
     if manifest.get("data_fingerprint") and manifest["data_fingerprint"] != data_fingerprint(dataset):
         return None
-    validation = dataset.side("validation")
+    validation = dataset.split("validation")
     model = model or load_trial_model(run, settings, trial)
     probabilities = predict_probabilities(model, dataset.images, validation["row"].to_numpy())
     write_validation_scores(run, trial.trial_id, validation, probabilities)

@@ -14,6 +14,7 @@ from tuner.core.atomic import read_json, write_text
 from tuner.core.runs import RunPaths
 from tuner.core.settings import SearchSettings, settings_from_run
 from tuner.engine.records import best_trial, members_text, read_trials_table
+from tuner.evaluation.result import HoldoutResult
 from tuner.reporting.plots import plot_search, plot_site_study, plot_test
 from tuner.reporting.tables import JSON_FIELDS, inputs_place, operating_points, report_records, rule_text
 
@@ -72,7 +73,7 @@ def render(run: RunPaths, plots: list[Path]) -> str:
     """The run's report as one HTML page, `plots` embedded as data URIs."""
     settings = settings_from_run(run)
     manifest = read_json(run.manifest) if run.manifest.is_file() else {}
-    test = read_json(run.test_dir / "metrics.json") if (run.test_dir / "metrics.json").is_file() else None
+    test = HoldoutResult.read(run.test_dir / "metrics.json")
     looks_path = run.test_dir / "evaluations.json"
     looks = len(read_json(looks_path)) if looks_path.is_file() else 0
     parts = [f"<h1>Run {_text(run.name)}</h1>",
@@ -131,19 +132,19 @@ def _points_section(run: RunPaths) -> str:
             + (f"<ul>{notes}</ul>" if notes else ""))
 
 
-def _test_section(test: dict | None, looks: int) -> str:
+def _test_section(test: HoldoutResult | None, looks: int) -> str:
     if test is None:
         return "<h2>Test set</h2><p>Not evaluated yet (<code>test</code> evaluates the chosen model once).</p>"
     rows = []
-    for name, values in test["metrics"].items():
-        baseline, reference = test["always_pneumonia_baseline"].get(name), test["reference"].get(name)
-        rows.append(f'<tr><td class="text">{_text(name)}</td><td>{values["value"]:.3f}</td>'
-                    f'<td>{values["low"]:.3f} – {values["high"]:.3f}</td><td>{_number(baseline)}</td>'
+    for name, interval in test.metrics.items():
+        baseline, reference = test.always_pneumonia_baseline.get(name), test.reference.get(name)
+        rows.append(f'<tr><td class="text">{_text(name)}</td><td>{interval.value:.3f}</td>'
+                    f"<td>{interval.low:.3f} – {interval.high:.3f}</td><td>{_number(baseline)}</td>"
                     f"<td>{_number(reference, 2)}</td></tr>")
-    cm = test["confusion_matrix"]
-    return (f"<h2>Test set</h2><p>Trial {_text(test['trial_id'])} at threshold {test['threshold']:.3g}, chosen on "
-            f"validation; {test['n_images']} images of {test['n_patients']} patients (prevalence "
-            f"{test['prevalence']:.3f}). <b>The test set has been evaluated {looks} time(s) for this run</b>: every "
+    cm = test.confusion_matrix
+    return (f"<h2>Test set</h2><p>Trial {_text(test.trial_id)} at threshold {test.threshold:.3g}, chosen on "
+            f"validation; {test.n_images} images of {test.n_patients} patients (prevalence "
+            f"{test.prevalence:.3f}). <b>The test set has been evaluated {looks} time(s) for this run</b>: every "
             "further look makes these figures less honest.</p>"
             '<table id="test"><thead><tr><th class="text">metric</th><th>value</th><th>95 % CI (patients '
             "resampled)</th><th>always PNEUMONIA</th><th>reference</th></tr></thead>"
@@ -157,8 +158,8 @@ def _plots_section(plots: list[Path]) -> str:
     return f"<h2>Plots</h2>{figures}" if figures else ""
 
 
-def _gallery_section(test: dict | None, test_dir: Path) -> str:
-    gallery = (test or {}).get("error_gallery") or []
+def _gallery_section(test: HoldoutResult | None, test_dir: Path) -> str:
+    gallery = test.error_gallery if test else []
     figures = "".join(_figure(test_dir / item["picture"], f"{item['kind']}: {item['file']} "
                                                      f"(P(PNEUMONIA) {item['probability']:.3f})")
                       for item in gallery if (test_dir / item["picture"]).is_file())

@@ -19,6 +19,7 @@ from tuner.core.atomic import atomic_path, read_json
 from tuner.core.runs import RunPaths
 from tuner.core.settings import settings_from_run
 from tuner.engine.records import TrialRecord, read_trial_records, read_trials_table
+from tuner.evaluation.result import HoldoutResult
 
 DPI = 120
 TOP_TRIALS = 5
@@ -169,24 +170,24 @@ def plot_test(run: RunPaths) -> list[Path]:
     """After `test`: ROC and precision-recall curves with the operating point, confusion matrix, histograms."""
     from sklearn.metrics import precision_recall_curve, roc_curve
 
-    metrics = read_json(run.test_dir / "metrics.json")
+    result = HoldoutResult.read(run.test_dir / "metrics.json")
     predictions = pd.read_csv(run.test_dir / "predictions.csv")
     labels, probabilities = predictions["label"].to_numpy(), predictions["probability"].to_numpy()
-    threshold, floor = metrics["threshold"], metrics["precision_floor"]
-    title = f"{_subtitle(run, floor)} · trial {metrics['trial_id']} · threshold {threshold:.3f} (chosen on validation)"
-    recall, specificity = metrics["metrics"]["recall"]["value"], metrics["metrics"]["specificity"]["value"]
-    precision = metrics["metrics"]["precision"]["value"]
+    threshold, floor = result.threshold, result.precision_floor
+    title = f"{_subtitle(run, floor)} · trial {result.trial_id} · threshold {threshold:.3f} (chosen on validation)"
+    recall, specificity = result.metrics["recall"].value, result.metrics["specificity"].value
+    precision = result.metrics["precision"].value
     plots = run.directory / "plots"
 
     figure, (roc_axes, pr_axes) = plt.subplots(1, 2, figsize=(11, 4.8))
     fpr, tpr, _ = roc_curve(labels, probabilities)
-    roc_axes.plot(fpr, tpr, label=f"ROC (AUC {metrics['metrics']['roc_auc']['value']:.3f})")
+    roc_axes.plot(fpr, tpr, label=f"ROC (AUC {result.metrics['roc_auc'].value:.3f})")
     roc_axes.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="chance")
     roc_axes.scatter([1 - specificity], [recall], color="red", zorder=3, label="operating point")
     roc_axes.set(xlabel="false positive rate (1 − specificity)", ylabel="true positive rate (recall)",
                  title="ROC curve, test set")
     curve_precision, curve_recall, _ = precision_recall_curve(labels, probabilities)
-    pr_axes.plot(curve_recall, curve_precision, label=f"PR (AUC {metrics['metrics']['pr_auc']['value']:.3f})")
+    pr_axes.plot(curve_recall, curve_precision, label=f"PR (AUC {result.metrics['pr_auc'].value:.3f})")
     pr_axes.axhline(floor, color="orange", linestyle="--", label=f"precision floor {floor:.2f}")
     pr_axes.axhline(labels.mean(), color="grey", linestyle=":", label=f"always PNEUMONIA ({labels.mean():.2f})")
     pr_axes.scatter([recall], [precision], color="red", zorder=3, label="operating point")
@@ -199,7 +200,7 @@ def plot_test(run: RunPaths) -> list[Path]:
     curves = _save(figure, plots / "test_curves.png")
 
     figure, axes = plt.subplots(figsize=(5.2, 4.6))
-    cm = metrics["confusion_matrix"]
+    cm = result.confusion_matrix
     matrix = np.array([[cm["tn"], cm["fp"]], [cm["fn"], cm["tp"]]])
     axes.imshow(matrix, cmap="Blues")
     for (row, column), count in np.ndenumerate(matrix):

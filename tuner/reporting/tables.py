@@ -21,6 +21,7 @@ from tuner.core.settings import SearchSettings, settings_from_run
 from tuner.data.dataset import SIDES
 from tuner.data.layout import CLASS_NAMES
 from tuner.engine.records import TrialRecord, best_trial, members_text, read_trials_table
+from tuner.evaluation.result import HoldoutResult
 
 METRIC_FORMATS = {"score": "{:.4f}", "recall": "{:.3f}", "precision": "{:.3f}", "specificity": "{:.3f}",
                   "threshold": "{:.3g}", "roc_auc": "{:.3f}", "pr_auc": "{:.3f}"}
@@ -254,39 +255,39 @@ def _print_test_runs(run: RunPaths, console: Console) -> None:
                   + (" — every further look at it makes the test figures less honest." if count > 1 else "."))
 
 
-def print_test_result(result: dict, console: Console) -> None:
+def print_test_result(result: HoldoutResult, console: Console) -> None:
     """`test`'s result (`holdout.run_test`): the threshold's source, the metrics with intervals and baselines."""
-    cm = result["confusion_matrix"]
-    synthetic = " [bold yellow](SYNTHETIC DATA)[/]" if result.get("synthetic_data") else ""
-    op = result["validation_operating_point"]
-    if result.get("site"):
-        site = result["site"]
+    cm = result.confusion_matrix
+    synthetic = " [bold yellow](SYNTHETIC DATA)[/]" if result.synthetic_data else ""
+    op = result.validation_operating_point
+    if result.site:
+        site = result.site
         source = (f"calibrated for site {site['name']} ({site['method']}, {site['n_images']} images of "
-                  f"{site['folder']}, prevalence {site['prevalence']:.3f}); {result['left_out_calibration_images']} "
+                  f"{site['folder']}, prevalence {site['prevalence']:.3f}); {result.left_out_calibration_images} "
                   "test images of the patients that calibrated it left out")
     else:
-        source = (f"recorded by the search on validation (recall {op['recall']:.3f} at precision {op['precision']:.3f}"
-                  f"{_prevalence_text(op)}, floor {result['precision_floor']:.2f}, recall target "
-                  f"{result.get('recall_target', 1.0):.2f})")
-    console.print(f"[bold]Test set · run {result['run']} · trial {result['trial_id']}[/]{synthetic}: "
-                  f"{result['n_images']} images, {result['n_patients']} patients; threshold {result['threshold']:.3g} "
-                  f"{source}. Test precision is at the test folder's prevalence {result['prevalence']:.3f}.")
+        source = (f"recorded by the search on validation (recall {op.recall:.3f} at precision {op.precision:.3f}"
+                  f"{_prevalence_text(asdict(op))}, floor {result.precision_floor:.2f}, recall target "
+                  f"{result.recall_target:.2f})")
+    console.print(f"[bold]Test set · run {result.run} · trial {result.trial_id}[/]{synthetic}: "
+                  f"{result.n_images} images, {result.n_patients} patients; threshold {result.threshold:.3g} "
+                  f"{source}. Test precision is at the test folder's prevalence {result.prevalence:.3f}.")
     table = Table(title="Test metrics with 95 % bootstrap intervals (patients resampled)")
     for column in ("metric", "value", "95 % CI", "always PNEUMONIA", "reference"):
         table.add_column(column, justify="right" if column != "metric" else "left")
-    baseline, reference = result["always_pneumonia_baseline"], result["reference"]
-    for name, values in result["metrics"].items():
+    baseline, reference = result.always_pneumonia_baseline, result.reference
+    for name, interval in result.metrics.items():
         base = baseline.get(name)
         ref = reference.get(name)
-        table.add_row(name, f"{values['value']:.3f}", f"{values['low']:.3f} – {values['high']:.3f}",
+        table.add_row(name, f"{interval.value:.3f}", f"{interval.low:.3f} – {interval.high:.3f}",
                       "-" if base is None else f"{base:.3f}", "-" if ref is None else f"{ref:.2f}")
     console.print(table)
-    for prevalence, precision in result.get("precision_at_prevalence", {}).items():
+    for prevalence, precision in (result.precision_at_prevalence or {}).items():
         console.print(f"Precision at the run's prevalence {float(prevalence):.3f} (from test recall and specificity): "
                       f"{precision:.3f}")
     console.print(f"Confusion matrix (rows true, columns predicted): NORMAL [{cm['tn']} {cm['fp']}]  "
                   f"PNEUMONIA [{cm['fn']} {cm['tp']}]")
-    console.print(f"This run's test set has now been evaluated {result['test_evaluations']} time(s).")
+    console.print(f"This run's test set has now been evaluated {result.test_evaluations} time(s).")
 
 
 def print_predictions(rows: list[dict], console: Console) -> None:
