@@ -46,6 +46,14 @@ class SpaceEntry:
     finetune_recipes: tuple[str, ...] = ()
 
     @property
+    def default_recipe(self) -> str | None:
+        """The recipe of `--finetune-layers` when it is not given: DEFAULT_FINETUNE_RECIPE where the space offers
+        it, else its first (None for a space that does not fine-tune)."""
+        if not self.finetune_recipes:
+            return None
+        return DEFAULT_FINETUNE_RECIPE if DEFAULT_FINETUNE_RECIPE in self.finetune_recipes else self.finetune_recipes[0]
+
+    @property
     def finetunes(self) -> bool:
         """Whether the space has a fine-tuning stage after its search."""
         return bool(self.finetune_recipes)

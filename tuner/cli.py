@@ -294,7 +294,7 @@ def cmd_search(args: argparse.Namespace) -> None:
     if getattr(args, "from_run", None):
         settings = _settings_from_earlier_run(args)
     elif not args.space:
-        raise ToolkitError("search needs --space NAME (cnn_depth or mobilenet_head) or --from-run NAME")
+        raise ToolkitError(f"search needs --space NAME ({_space_names()}) or --from-run NAME")
     else:
         settings = _settings_from_flags(args)
     if args.workers is not None:
@@ -353,7 +353,7 @@ def _settings_from_flags(args: argparse.Namespace, fixed_hyperparameters: dict |
         batch_size=space.batch_size if args.batch_size is None else args.batch_size,
         weights=weights, feature_cache=args.feature_cache,
         finetune_epochs=space.finetune_epochs if args.finetune_epochs is None else args.finetune_epochs,
-        finetune_layers=args.finetune_layers or DEFAULT_FINETUNE_RECIPE, ensemble=args.ensemble,
+        finetune_layers=args.finetune_layers or space.default_recipe or DEFAULT_FINETUNE_RECIPE, ensemble=args.ensemble,
         mixed_precision=args.mixed_precision, max_failed_trials=args.max_failed_trials,
         deterministic=args.deterministic, tensorboard=args.tensorboard, overwrite=args.overwrite,
         time_budget=args.time_budget,
@@ -487,7 +487,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
     if args.explain_dir and not args.explain:
         raise ToolkitError("--explain-dir goes with --explain")
-    check_prevalence(args.prevalence)
+    check_prevalence(args.prevalence, "where the images come from")
     run = _find_run(args)
     if args.site:
         from tuner.evaluation.sites import check_site_name

@@ -102,3 +102,10 @@ def test_settings_without_their_data_folder_are_named_damaged(tmp_path):
     run.settings_file.write_text(json.dumps({"space": "cnn_depth"}))
     with pytest.raises(ToolkitError, match=r"settings.json has no data_dir: the run's settings are damaged"):
         settings_from_run(run)
+
+
+def test_a_tensorboard_run_reads_back_on_any_backend_but_searches_only_on_tensorflow(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    settings = SearchSettings("cnn_depth", DataSettings(tmp_path), run_name="r", tensorboard=True)  # report reads it
+    with pytest.raises(ToolkitError, match="--tensorboard needs the TensorFlow backend"):
+        settings.check_environment()

@@ -39,5 +39,17 @@ def test_a_file_from_before_the_recall_target_and_the_point_s_prevalence_reads()
         1.0, "validation", None)
 
 
+def test_the_first_files_test_wrote_read_too():
+    # The shape of test/metrics.json before the operating rule had a recall target (2026-11-26): no specificity
+    # in the point, no test prevalence, no look count of sites, no error gallery.
+    first = {key: value for key, value in _result().items()
+             if key not in ("recall_target", "operating_point", "prevalence", "error_gallery")}
+    first["validation_operating_point"] = {"threshold": 0.5, "recall": 0.95, "precision": 0.91, "reachable": True}
+    result = HoldoutResult.from_json(first)
+    assert result.validation_operating_point.specificity is None and result.error_gallery == []
+    matrix = result.confusion_matrix
+    assert result.prevalence == pytest.approx((matrix["tp"] + matrix["fn"]) / 6)
+
+
 def test_read_gives_none_without_a_file(tmp_path):
     assert HoldoutResult.read(tmp_path / "metrics.json") is None

@@ -83,11 +83,11 @@ def per_call(default):
     return setting(default, stored=False, resume=False, names_run=False)
 
 
-def check_prevalence(prevalence: float | None, flag: str = "--prevalence") -> None:
-    """Raises ToolkitError unless `prevalence` is None or in (0, 1)."""
+def check_prevalence(prevalence: float | None, meaning: str = "where the model will be used, e.g. 0.5") -> None:
+    """Raises ToolkitError unless `prevalence` is None or in (0, 1); the message says it is the share of
+    PNEUMONIA `meaning` (where the command applies it)."""
     if prevalence is not None and not 0.0 < prevalence < 1.0:
-        raise ToolkitError(f"{flag} {prevalence} is outside (0, 1): the share of PNEUMONIA where the model is used, "
-                           "e.g. 0.5")
+        raise ToolkitError(f"--prevalence {prevalence} is outside (0, 1): the share of PNEUMONIA {meaning}")
 
 
 def check_operating_rule(precision_floor: float, recall_target: float, prevalence: float | None) -> None:
@@ -223,6 +223,14 @@ class SearchSettings:
             raise ToolkitError("--time-budget must be positive, e.g. 45m or 2h")
         if self.max_failed_trials < 1:
             raise ToolkitError(f"--max-failed-trials {self.max_failed_trials} must be at least 1")
+
+    def check_environment(self) -> None:
+        """What this machine must offer to run the search (checked when it starts, not when a stored run is
+        read back for a report).
+
+        Raises:
+            ToolkitError: `--tensorboard` on a backend other than TensorFlow.
+        """
         if self.tensorboard and os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
             raise ToolkitError("--tensorboard needs the TensorFlow backend: unset KERAS_BACKEND or drop --tensorboard")
 

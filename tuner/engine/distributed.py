@@ -27,6 +27,10 @@ from tuner.core.errors import ToolkitError
 from tuner.core.runs import RunPaths, check_run_name
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding tuner/: each process imports from it
+# A chief or worker: this very package's command line, its folder first on the import path (where `python cli.py`
+# puts a clone's), not the working directory's; named `xray-tuner` in its messages.
+CHILD = [sys.executable, "-c", f"import sys; sys.path[0] = {str(PACKAGE_ROOT)!r}; sys.argv[0] = 'xray-tuner'; "
+         "from tuner.cli import run; run()"]
 MAX_RESTARTS_PER_WORKER = 3
 
 
@@ -162,6 +166,7 @@ def search_with_local_workers(settings, argv: list[str], n_workers: int, show_pr
 
     if n_workers < 1:
         raise ToolkitError(f"--workers {n_workers} must be at least 1")
+    settings.check_environment()
     check_results_writable(settings.results_dir)
     load_dataset(settings.data)
     weights_sha256(settings)
@@ -219,9 +224,8 @@ def run_local_workers(argv: list[str], run: RunPaths, n_workers: int, show_progr
     gpus = _gpu_count()
 
     def start(role: str, worker_id: str | None = None, index: int = 0) -> subprocess.Popen:
-        command = [sys.executable, "-m", "tuner.cli", *argv, "--quiet", "--role", role, "--oracle", oracle]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT),
-                                                                         os.environ.get("PYTHONPATH")]))}
+        command = [*CHILD, *argv, "--quiet", "--role", role, "--oracle", oracle]
+        env = dict(os.environ)
         if worker_id:
             command += ["--worker-id", worker_id]
             env.update(worker_environment(index, n_workers, gpus))

@@ -34,7 +34,8 @@ def make_space(settings: SearchSettings):
     if not entry.frozen_backbone:
         return space_class(settings.data.image_size)
     recipe = {"finetune_layers": settings.finetune_layers} if entry.finetunes else {}
-    return space_class(settings.data.image_size, settings.weights, use_feature_cache=settings.feature_cache, **recipe)
+    return space_class(settings.data.image_size, settings.weights, use_feature_cache=settings.uses_feature_cache,
+                       **recipe)
 
 
 def weights_sha256(settings: SearchSettings) -> str | None:

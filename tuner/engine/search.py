@@ -47,13 +47,14 @@ def run_search(settings: SearchSettings, command_line: str | None = None, distri
         The run folder (`settings.run`), also when the run had already finished.
 
     Raises:
-        ToolkitError: an unwritable results folder, bad data or weights, a run held by another process or
-            started with other settings, too many failed trials in a row, no chief in time (a worker), or
-            unreadable fine-tuning progress.
+        ToolkitError: `settings.check_environment`; an unwritable results folder, bad data or weights, a run
+            held by another process or started with other settings, too many failed trials in a row, no chief in
+            time (a worker), or unreadable fine-tuning progress.
     """
     from tuner.engine.interrupt import install
 
     install()
+    settings.check_environment()
     run = settings.run
     command_line = command_line or " ".join(sys.argv)
     check_results_writable(settings.results_dir)

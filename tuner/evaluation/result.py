@@ -78,13 +78,16 @@ class HoldoutResult:
 
     @classmethod
     def from_json(cls, data: dict) -> HoldoutResult:
-        """The inverse of `to_json`; reads the files of runs tested before a key existed (recall target 1.0,
-        an operating point without its prevalence)."""
+        """The inverse of `to_json`; reads the files of runs tested before a key existed: the recall target is
+        then 1.0, the operating point's specificity and prevalence unknown (None), the test folder's prevalence
+        counted from the confusion matrix."""
         known = {item.name for item in fields(cls)}
         values = {key: value for key, value in data.items() if key in known}
-        point = dict(data["validation_operating_point"])
-        point.setdefault("prevalence", None)
+        point = {"specificity": None, "prevalence": None, **data["validation_operating_point"]}
         values["validation_operating_point"] = OperatingPoint(**point)
+        if "prevalence" not in values:
+            matrix = data["confusion_matrix"]
+            values["prevalence"] = (matrix["tp"] + matrix["fn"]) / sum(matrix.values())
         values["metrics"] = {name: Interval(**interval) for name, interval in data["metrics"].items()}
         values.setdefault("recall_target", 1.0)
         values.setdefault("operating_point", "validation")
