@@ -99,13 +99,15 @@ def load_dataset(settings: DataSettings) -> Dataset:
     rows = []
     for image_file in files:
         entry = cache.entries[image_file.relpath]
-        patient = patient_id(image_file.path.name)
-        # Patient ids restart in each folder (person1 of test/ is not person1 of train/); val/ is train's.
-        namespace = "test" if image_file.folder == "test" else "train"
+        # A DICOM header's PatientID (hashed) names the patient in every folder; file-name ids restart in each
+        # folder (person1 of test/ is not person1 of train/), and val/ is train's.
+        patient = entry.patient or patient_id(image_file.path.name)
+        namespace = "header" if entry.patient else "test" if image_file.folder == "test" else "train"
         rows.append({
             "relpath": image_file.relpath, "folder": image_file.folder, "label": image_file.label,
             "class_name": CLASS_NAMES[image_file.label],
             "patient": patient or Path(image_file.relpath).stem, "patient_parsed": patient is not None,
+            "patient_from_header": entry.patient is not None,
             "patient_key": f"{namespace}:{patient or image_file.relpath}",
             "sha256": entry.sha256, "row": entry.row, "problem": entry.problem,
         })

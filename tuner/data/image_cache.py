@@ -23,6 +23,7 @@ from PIL import Image
 from tuner.core.atomic import read_json, write_json
 from tuner.core.locks import file_lock
 from tuner.core.progress import progress_bar
+from tuner.data.dicom import UnreadableDicom, dicom_patient, has_dicom_magic, is_dicom_file, read_dicom
 from tuner.data.layout import ImageFile
 
 CACHE_VERSION = 1
@@ -37,12 +38,14 @@ class CachedImage:
         sha256: the hash of its bytes.
         row: its row in the array; None when the file could not be decoded.
         problem: why it could not be decoded, or None.
+        patient: a DICOM file's patient from its header (hashed, `dicom.patient_hash`); None for other files.
     """
 
     relpath: str
     sha256: str
     row: int | None  # row in the array; None when the file could not be decoded
     problem: str | None = None
+    patient: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,19 +76,25 @@ def cache_directory(cache_dir: Path, root: Path, image_size: int) -> Path:
     return cache_dir / "images" / f"{root.name}-{folder_hash}-{image_size}px"
 
 
-def decode(data: bytes, image_size: int) -> np.ndarray:
+def decode(data: bytes, image_size: int, dicom: bool = False) -> np.ndarray:
     """Decode an image file's bytes, make it 3-channel (grey copied) and resize it.
 
     Args:
-        data: the file's bytes (JPEG or PNG).
+        data: the file's bytes: JPEG, PNG or DICOM (recognised by its "DICM" magic, or when `dicom` is set).
         image_size: the side S of the square result.
+        dicom: read the bytes as DICOM even without the magic (a .dcm file without its preamble).
 
     Returns:
         uint8 (S, S, 3).
 
     Raises:
+        UnreadableDicom: a DICOM file without a readable image (the message says why).
         Exception: whatever Pillow raises on bytes it cannot read as an image.
     """
+    if dicom or has_dicom_magic(data):
+        grey = Image.fromarray(read_dicom(data).pixels, mode="L")
+        return np.asarray(grey.convert("RGB").resize((image_size, image_size), Image.Resampling.BILINEAR),
+                          dtype=np.uint8)
     with Image.open(io.BytesIO(data)) as image:
         # JPEG draft mode decodes large originals at a reduced scale: much faster, same result size.
         image.draft("RGB", (image_size, image_size))
@@ -95,15 +104,20 @@ def decode(data: bytes, image_size: int) -> np.ndarray:
         return np.asarray(image, dtype=np.uint8)
 
 
-def _read_and_decode(image_file: ImageFile, image_size: int) -> tuple[str, np.ndarray | None, str | None]:
+def _read_and_decode(image_file: ImageFile, image_size: int) -> tuple[str, np.ndarray | None, str | None, str | None]:
+    """(sha256, pixels or None, why not, the hashed DICOM PatientID or None)."""
     data = image_file.path.read_bytes()
     sha256 = hashlib.sha256(data).hexdigest()
     if not data:
-        return sha256, None, "empty file"
+        return sha256, None, "empty file", None
+    dicom = is_dicom_file(image_file.path)
+    patient = dicom_patient(image_file.path) if dicom else None
     try:
-        return sha256, decode(data, image_size), None
+        return sha256, decode(data, image_size, dicom=dicom), None, patient
+    except UnreadableDicom as error:
+        return sha256, None, f"DICOM: {error}", patient
     except Exception as error:  # noqa: BLE001 - any undecodable file is skipped, never a crash
-        return sha256, None, f"unreadable image ({type(error).__name__})"
+        return sha256, None, f"unreadable image ({type(error).__name__})", patient
 
 
 def _file_key(image_file: ImageFile) -> list:
@@ -146,7 +160,7 @@ def _load_locked(files: list[ImageFile], directory: Path, image_size: int) -> Im
 
     entries: dict[str, dict] = {}
     readable_count = sum(1 for e in reusable.values() if e["row"] is not None) + sum(
-        1 for _, pixels, _ in decoded.values() if pixels is not None)
+        1 for _, pixels, _, _ in decoded.values() if pixels is not None)
     directory.mkdir(parents=True, exist_ok=True)
     array_name = f"images-{uuid.uuid4().hex[:8]}.npy"
     images = np.lib.format.open_memmap(
@@ -158,10 +172,12 @@ def _load_locked(files: list[ImageFile], directory: Path, image_size: int) -> Im
         if relpath in reusable:
             old = reusable[relpath]
             pixels = None if old["row"] is None else old_images[old["row"]]
-            sha256, problem = old["sha256"], old["problem"]
+            sha256, problem, patient = old["sha256"], old["problem"], old.get("patient")
         else:
-            sha256, pixels, problem = decoded[relpath]
+            sha256, pixels, problem, patient = decoded[relpath]
         entry = {"key": keys[relpath], "sha256": sha256, "row": None, "problem": problem}
+        if patient is not None:
+            entry["patient"] = patient
         if pixels is not None:
             images[row] = pixels
             entry["row"] = row
@@ -191,7 +207,7 @@ def _read_index(index_path: Path, image_size: int) -> dict | None:
 
 
 def _cached_entries(entries: dict[str, dict]) -> dict[str, CachedImage]:
-    return {relpath: CachedImage(relpath, entry["sha256"], entry["row"], entry["problem"])
+    return {relpath: CachedImage(relpath, entry["sha256"], entry["row"], entry["problem"], entry.get("patient"))
             for relpath, entry in entries.items()}
 
 

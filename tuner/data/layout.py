@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tuner.core.errors import ToolkitError
 from tuner.core.settings import GET_DATA_HINT
+from tuner.data.dicom import dicom_patient, is_dicom_file
 
 CLASS_NAMES = ("NORMAL", "PNEUMONIA")  # index = label; PNEUMONIA is the positive class
 IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png"}
@@ -28,6 +29,21 @@ _PATIENT_PATTERNS = (
     re.compile(r"^(IM-\d+)-\d+", re.IGNORECASE),  # IM-0115-0001
     re.compile(r"^(?:NORMAL|BACTERIA|VIRUS)-(\d+)-\d+", re.IGNORECASE),  # BACTERIA-7422-0001
 )
+
+
+def is_image_file(path: Path) -> bool:
+    """Whether the toolkit reads `path` as an image: .jpeg, .jpg, .png, or DICOM (`dicom.is_dicom_file`)."""
+    return path.suffix.lower() in IMAGE_SUFFIXES or is_dicom_file(path)
+
+
+def patient_group(path: Path) -> str:
+    """The patient an image file outside the data set belongs to, for counting patients (`predict`, `calibrate`):
+    a DICOM header's (hashed) PatientID, else a Kaggle-style file name's patient within its folder, else the file."""
+    if is_dicom_file(path):
+        header = dicom_patient(path)
+        if header is not None:
+            return header
+    return f"{path.parent}/{patient_id(path.name) or path.name}"
 
 
 def patient_id(file_name: str) -> str | None:
@@ -108,9 +124,9 @@ def list_images(root: Path) -> list[ImageFile]:
             found = [
                 ImageFile(path, path.relative_to(root).as_posix(), folder, label)
                 for path in sorted(class_dir.iterdir())
-                if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+                if path.is_file() and is_image_file(path)
             ]
             if not found and folder != "val":
-                raise ToolkitError(f"{class_dir} holds no image (.jpeg, .jpg, .png): check the data folder")
+                raise ToolkitError(f"{class_dir} holds no image (.jpeg, .jpg, .png, DICOM): check the data folder")
             files.extend(found)
     return sorted(files, key=lambda image: image.relpath)

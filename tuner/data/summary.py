@@ -35,6 +35,7 @@ def data_summary(dataset: Dataset) -> dict:
         "train_test_leaks": dataset.train_test_leaks(),
         "skipped_files": dataset.skipped.to_dict("records"),
         "unparsed_patient_names": int((~dataset.all_records["patient_parsed"]).sum()),
+        "patients_from_dicom_headers": int(dataset.all_records["patient_from_header"].sum()),
         "class_weights": {CLASS_NAMES[label]: weight for label, weight in weights.items()},
         "cache": {"path": str(dataset.cache.directory), "size_bytes": dataset.cache.size_bytes,
                   "decoded_this_load": dataset.cache.decoded},

@@ -8,9 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from tuner.core.runs import RunPaths
-from tuner.data.layout import CLASS_NAMES, patient_id
+from tuner.data.layout import CLASS_NAMES, patient_group
 from tuner.evaluation.holdout import choose_trial
-from tuner.evaluation.scoring import collect_images, decode_files, probabilities_of, validation_scores
+from tuner.evaluation.scoring import collect_images, decode_files, probabilities_of, shown_name, validation_scores
 from tuner.evaluation.shift import MIN_IMAGES, shift_check
 
 
@@ -28,10 +28,11 @@ def predict_files(run: RunPaths, paths: list[str], trial_id: str | None = None, 
             the site point's, else the run's).
 
     Returns:
-        {"predictions": one row per readable image (file, probability, threshold, label, trial, and with
-        `explain_dir` its Grad-CAM picture, `explanation`), "skipped": one {file, reason} per unreadable
-        file, "operating_point": "validation" or the site's name, "shift_check": `shift.shift_check`'s
-        result, or None (under 50 images, or neither the run nor its data folder holds validation's scores)}.
+        {"predictions": one row per readable image (file as `scoring.shown_name` names it, probability,
+        threshold, label, trial, and with `explain_dir` its Grad-CAM picture, `explanation`), "skipped": one
+        {file, reason} per unreadable file, "operating_point": "validation" or the site's name, "shift_check":
+        `shift.shift_check`'s result, or None (under 50 images, or neither the run nor its data folder holds
+        validation's scores)}.
 
     Raises:
         ToolkitError: a missing path, no readable image, an unknown trial or site, a site calibrated for
@@ -56,9 +57,10 @@ def predict_files(run: RunPaths, paths: list[str], trial_id: str | None = None, 
         recall, specificity = estimates["recall"]["value"], estimates["specificity"]["value"]
         folder_prevalence = prevalence if prevalence is not None else site_point["prevalence"]
     images, readable, skipped = decode_files(files, settings.data.image_size)  # read before the model loads
+    skipped = [{**row, "file": shown_name(Path(row["file"]), paths)} for row in skipped]
     model = load_trial_model(run, settings, trial)
     probabilities = probabilities_of(model, images)
-    rows = [{"file": str(file), "probability": float(p), "threshold": threshold,
+    rows = [{"file": shown_name(file, paths), "probability": float(p), "threshold": threshold,
              "label": CLASS_NAMES[int(p >= threshold)], "trial": trial.trial_id}
             for file, p in zip(readable, probabilities)]
     check = None
@@ -73,8 +75,8 @@ def predict_files(run: RunPaths, paths: list[str], trial_id: str | None = None, 
         if counts is not None:
             # A site point differs from validation by design: only its share is checked against it.
             compare = reference is not None and site_point is None
-            # Images of one patient (known from Kaggle-style file names) count as one patient's, not as many.
-            patients = [f"{file.parent}/{patient_id(file.name) or file.name}" for file in readable]
+            # Images of one patient (DICOM headers, Kaggle-style file names) count as one patient's, not as many.
+            patients = [patient_group(file) for file in readable]
             check = shift_check(probabilities, threshold, recall, specificity, folder_prevalence, *counts,
                                 reference["label"].to_numpy() if compare else None,
                                 reference["probability"].to_numpy() if compare else None, seed=settings.data.seed,
@@ -82,8 +84,8 @@ def predict_files(run: RunPaths, paths: list[str], trial_id: str | None = None, 
     if explain_dir is not None:
         from tuner.evaluation.explain import explain_images
 
-        pictures = explain_images(model, images.astype("float32"), [str(file) for file in readable], threshold,
-                                  explain_dir)
+        names = [shown_name(file, paths) for file in readable]
+        pictures = explain_images(model, images.astype("float32"), names, threshold, explain_dir)
         for row, picture in zip(rows, pictures):
             row["explanation"] = str(picture)
     return {"predictions": rows, "skipped": skipped, "operating_point": site or "validation", "shift_check": check}

@@ -14,8 +14,9 @@ import pandas as pd
 from tuner.core.errors import ToolkitError
 from tuner.core.runs import RunPaths
 from tuner.core.settings import SearchSettings
+from tuner.data.dicom import UnreadableDicom, is_dicom_file
 from tuner.data.image_cache import decode
-from tuner.data.layout import IMAGE_SUFFIXES
+from tuner.data.layout import is_image_file
 from tuner.engine.records import TrialRecord, write_validation_scores
 
 
@@ -23,7 +24,7 @@ def collect_images(paths: list[str]) -> list[Path]:
     """The files named, and every image file under the folders named.
 
     Args:
-        paths: files and folders (folders are searched recursively for .jpeg, .jpg and .png files).
+        paths: files and folders (folders are searched recursively for .jpeg, .jpg, .png and DICOM files).
 
     Returns:
         The files, in the order named, each folder's sorted.
@@ -35,14 +36,24 @@ def collect_images(paths: list[str]) -> list[Path]:
     for name in paths:
         path = Path(name)
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            files += sorted(p for p in path.rglob("*") if p.is_file() and is_image_file(p))
         elif path.is_file():
             files.append(path)
         else:
             raise ToolkitError(f"{name} not found: pass image files or folders of images")
     if not files:
-        raise ToolkitError(f"no image files (.jpeg, .jpg, .png) in {', '.join(paths)}")
+        raise ToolkitError(f"no image files (.jpeg, .jpg, .png, DICOM) in {', '.join(paths)}")
     return files
+
+
+def shown_name(file: Path, paths: list[str]) -> str:
+    """How outputs name an image: its path relative to the folder it was found in, as given; a file named
+    directly, as named. Never anything read from the file (a DICOM header's patient name stays in the file)."""
+    for name in paths:
+        folder = Path(name)
+        if folder.is_dir() and file.is_relative_to(folder):
+            return file.relative_to(folder).as_posix()
+    return str(file)
 
 
 def decode_files(files: list[Path], image_size: int) -> tuple[np.ndarray, list[Path], list[dict]]:
@@ -61,12 +72,15 @@ def decode_files(files: list[Path], image_size: int) -> tuple[np.ndarray, list[P
     readable, images, skipped = [], [], []
     for file in files:
         try:
-            images.append(decode(file.read_bytes(), image_size))
+            images.append(decode(file.read_bytes(), image_size, dicom=is_dicom_file(file)))
             readable.append(file)
+        except UnreadableDicom as error:
+            skipped.append({"file": str(file), "reason": f"DICOM: {error}"})
         except Exception as error:  # noqa: BLE001 - whatever Pillow raises, it is not an image we can read
             skipped.append({"file": str(file), "reason": f"not a readable image ({type(error).__name__})"})
     if not images:
-        raise ToolkitError(f"none of the {len(skipped)} file(s) is a readable image (.jpeg, .jpg or .png expected)")
+        raise ToolkitError(f"none of the {len(skipped)} file(s) is a readable image (.jpeg, .jpg, .png or DICOM "
+                           f"expected; the first: {skipped[0]['reason']})")
     return np.stack(images), readable, skipped
 
 

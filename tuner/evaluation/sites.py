@@ -17,7 +17,7 @@ from tuner.core.atomic import read_json, write_json
 from tuner.core.errors import ToolkitError, command
 from tuner.core.runs import RUN_NAME, RunPaths
 from tuner.core.settings import check_prevalence, settings_from_run
-from tuner.data.layout import CLASS_NAMES, IMAGE_SUFFIXES, patient_id
+from tuner.data.layout import CLASS_NAMES, is_image_file, patient_group
 from tuner.engine.objective import OperatingRule
 from tuner.evaluation.calibration import labelled_operating_point, supported_recall_text, unlabelled_operating_point
 from tuner.evaluation.holdout import choose_trial, count_test_look
@@ -86,7 +86,7 @@ def labelled_files(folder: Path) -> tuple[list[Path], np.ndarray]:
         class_dirs = [entry for entry in folder.iterdir()
                       if entry.is_dir() and entry.name.lower() == class_name.lower()]
         found = sorted(path for class_dir in class_dirs for path in class_dir.rglob("*")
-                       if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES)
+                       if path.is_file() and is_image_file(path))
         if not found:
             raise ToolkitError(f"--labelled {folder} has no {class_name} images: a threshold needs both classes, in "
                                f"{folder}/NORMAL and {folder}/PNEUMONIA")
@@ -130,7 +130,7 @@ def calibrate_site(run: RunPaths, name: str, labelled: str | None = None, images
     if run.site(name).is_file() and not overwrite:
         raise ToolkitError(f"run {run.name!r} already has a site {name!r}: choose another --name, or pass --overwrite "
                            "to replace it")
-    check_prevalence(prevalence)
+    check_prevalence(prevalence, "at the site")
     if images is not None and prevalence is None:
         raise ToolkitError("calibrate --images needs --prevalence P, the share of PNEUMONIA among the site's images: "
                            "unlabelled images cannot tell it")
@@ -154,7 +154,7 @@ def calibrate_site(run: RunPaths, name: str, labelled: str | None = None, images
         if site_labels.min() == site_labels.max():
             raise ToolkitError(f"--labelled {labelled}: only {CLASS_NAMES[int(site_labels[0])]} images could be read; "
                                "a threshold needs both classes")
-        patients = [patient_id(path.name) or str(path) for path in readable]
+        patients = [patient_group(path) for path in readable]
         result = labelled_operating_point(site_labels, probabilities, patients,
                                           OperatingRule(rule.precision_floor, rule.recall_target, prevalence),
                                           conservative=conservative, seed=settings.data.seed)

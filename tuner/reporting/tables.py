@@ -17,7 +17,7 @@ from rich.table import Table
 from tuner.core.atomic import read_json
 from tuner.core.live import format_metric
 from tuner.core.runs import RunPaths
-from tuner.core.settings import SearchSettings, settings_from_run
+from tuner.core.settings import SearchSettings, settings_from_run, stored_settings
 from tuner.data.dataset import SIDES
 from tuner.data.layout import CLASS_NAMES
 from tuner.engine.records import TrialRecord, best_trial, members_text, read_trials_table
@@ -163,7 +163,8 @@ def print_report(run: RunPaths, top: int | None, console: Console) -> None:
 def print_comparison(first: RunPaths, second: RunPaths, console: Console) -> None:
     """Two runs side by side: the settings that differ, then each run's best trial."""
     runs = (first, second)
-    settings = [settings_from_run(run).to_dict() for run in runs]
+    # As stored (the migrated file), not as this code would build them: the comparison shows what each run holds.
+    settings = [{key: value for key, value in stored_settings(run).items() if key != "schema_version"} for run in runs]
     manifests = [read_json(run.manifest) if run.manifest.is_file() else {} for run in runs]
     table = Table(title=f"{first.name} vs {second.name}")
     table.add_column("")
@@ -329,7 +330,8 @@ def print_data_summary(summary: dict, console: Console) -> None:
         f"Byte-identical groups: {len(summary['duplicate_groups'])} (kept on one side of the split); "
         f"train/test leaks: [bold]{len(summary['train_test_leaks'])}[/].",
         f"Skipped unreadable files: {len(summary['skipped_files'])}; file names of no known naming "
-        f"(each its own patient): {summary['unparsed_patient_names']}.",
+        f"(each its own patient): {summary['unparsed_patient_names']}; patients from DICOM headers: "
+        f"{summary['patients_from_dicom_headers']} image(s).",
         f"Class weights (balanced, from the training side): NORMAL {weights['NORMAL']:.3f}, "
         f"PNEUMONIA {weights['PNEUMONIA']:.3f}.",
         f"Image cache: {summary['cache']['path']} ({summary['cache']['size_bytes'] / 2**20:,.1f} MiB; "
