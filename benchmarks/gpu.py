@@ -80,7 +80,7 @@ def trial_figures(results_dir: Path, run_name: str) -> dict:
     sys.path.insert(0, str(REPO))
     from tuner.core.runs import find_run
     from tuner.engine.records import read_trial_records
-    from tuner.evaluation.holdout import choose_trial
+    from tuner.evaluation.looks import choose_trial
 
     run = find_run(results_dir, run_name)
     search = [t for t in read_trial_records(run) if t.stage == "search" and t.completed]

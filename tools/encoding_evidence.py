@@ -29,7 +29,7 @@ from tuner.core.runs import find_run  # noqa: E402
 from tuner.core.settings import settings_from_run  # noqa: E402
 from tuner.data.dataset import load_dataset  # noqa: E402
 from tuner.engine.hypermodels import load_trial_model  # noqa: E402
-from tuner.evaluation.holdout import choose_trial  # noqa: E402
+from tuner.evaluation.looks import choose_trial  # noqa: E402
 
 NORMAL_ORIGINALS = Path(__file__).resolve().parents[1] / "../shared/data/chest_xray_fullres_sample/train/NORMAL"
 

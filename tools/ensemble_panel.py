@@ -25,7 +25,7 @@ from shift_panel import PANEL, panel_probabilities  # noqa: E402  (this folder)
 from tuner.core.runs import RunPaths, find_run  # noqa: E402
 from tuner.core.settings import settings_from_run  # noqa: E402
 from tuner.engine.objective import OperatingRule, operating_point  # noqa: E402
-from tuner.evaluation.holdout import choose_trial  # noqa: E402
+from tuner.evaluation.looks import choose_trial  # noqa: E402
 
 
 def cached_panel_probabilities(run: RunPaths, trial_id: str, cache: Path) -> tuple[np.ndarray, list[np.ndarray]]:

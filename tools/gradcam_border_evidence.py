@@ -23,7 +23,7 @@ from tuner.core.settings import settings_from_run  # noqa: E402
 from tuner.data.dataset import load_dataset  # noqa: E402
 from tuner.engine.hypermodels import load_trial_model  # noqa: E402
 from tuner.evaluation.explain import GradCam  # noqa: E402
-from tuner.evaluation.holdout import choose_trial  # noqa: E402
+from tuner.evaluation.looks import choose_trial  # noqa: E402
 
 
 def border_share(heat_maps: np.ndarray, border: float) -> np.ndarray:

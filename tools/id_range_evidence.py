@@ -23,7 +23,8 @@ from tuner.core.runs import find_run  # noqa: E402
 from tuner.core.settings import settings_from_run  # noqa: E402
 from tuner.data.dataset import load_dataset  # noqa: E402
 from tuner.engine.hypermodels import load_trial_model  # noqa: E402
-from tuner.evaluation.holdout import choose_trial, predict_probabilities  # noqa: E402
+from tuner.evaluation.looks import choose_trial  # noqa: E402
+from tuner.evaluation.scoring import predict_probabilities  # noqa: E402
 
 ID_PATTERN = r"^(NORMAL2-IM|IM)-(\d+)"
 

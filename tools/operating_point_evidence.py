@@ -28,7 +28,7 @@ from tuner.data.dataset import load_dataset
 from tuner.engine.hypermodels import load_trial_model
 from tuner.engine.objective import OperatingRule, operating_point
 from tuner.engine.records import read_trials_table
-from tuner.evaluation.holdout import predict_probabilities
+from tuner.evaluation.scoring import predict_probabilities
 
 TARGETS = (1.0, 0.99, 0.98, 0.97, 0.95, 0.90)
 

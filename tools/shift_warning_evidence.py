@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tuner.core.runs import find_run  # noqa: E402
 from tuner.core.settings import settings_from_run  # noqa: E402
 from tuner.engine.objective import OperatingRule, operating_point  # noqa: E402
-from tuner.evaluation.holdout import choose_trial  # noqa: E402
+from tuner.evaluation.looks import choose_trial  # noqa: E402
 from tuner.evaluation.scoring import validation_scores  # noqa: E402
 from tuner.evaluation.shift import shift_check  # noqa: E402
 

@@ -16,7 +16,7 @@ from tuner.demo import make_synthetic_dataset
 from tuner.engine import ensemble, hypermodels
 from tuner.engine.objective import OperatingRule, operating_point
 from tuner.engine.records import TrialRecord, read_trials_table
-from tuner.evaluation.holdout import predict_probabilities
+from tuner.evaluation.scoring import predict_probabilities
 
 SIZE = 32
 

@@ -1,13 +1,11 @@
 """The final, honest test-set run: threshold chosen on validation, then one pass over test/.
 
 `run_test` is the `test` command; `scored_test_folder` makes its checks and scores the folder (also for
-`test --site-study`); `choose_trial` picks the model `test` and `predict` use; `count_test_look` counts
-every look at the test folder in test/evaluations.json.
+`test --site-study`).
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -15,54 +13,18 @@ import numpy as np
 import pandas as pd
 
 from tuner.core.atomic import atomic_path, read_json, write_json
-from tuner.core.errors import ToolkitError, command
+from tuner.core.errors import ToolkitError
 from tuner.core.runs import RunPaths
 from tuner.core.settings import resolve_data_dir, settings_from_run
 from tuner.data.dataset import data_fingerprint, load_dataset
 from tuner.engine.objective import OperatingPoint, OperatingRule, operating_point, precision_at_prevalence
-from tuner.engine.records import TrialRecord, best_trial, read_trials_table
+from tuner.evaluation.looks import choose_trial, count_test_look
 from tuner.evaluation.result import HoldoutResult
+from tuner.evaluation.scoring import predict_probabilities
 from tuner.evaluation.statistics import REFERENCE_RESULTS, always_positive_baseline, holdout_metrics
 
-PREDICT_BATCH = 64
 # How far a threshold recomputed at test time may lie from the recorded one (float32 noise only).
 THRESHOLD_RTOL, THRESHOLD_ATOL = 1e-3, 1e-6
-
-
-def choose_trial(run: RunPaths, trial_id: str | None) -> TrialRecord:
-    """The trial that `test` and `predict` use: `trial_id`, else the run's chosen model (`records.best_trial`).
-
-    Args:
-        run: the run folder.
-        trial_id: a finished trial's id, or None for the chosen model.
-
-    Returns:
-        The trial's record.
-
-    Raises:
-        ToolkitError: no trial finished, `trial_id` is not a finished trial, or (without `trial_id`) the
-            chosen model did not reach the precision floor.
-    """
-    trials = read_trials_table(run)
-    completed = [trial for trial in trials if trial.completed]
-    if not completed:
-        raise ToolkitError(f"run {run.name!r} has no finished trial yet: let its search finish "
-                           f"({command(f'search --run {run.name} ...')} resumes it)")
-    if trial_id is not None:
-        for trial in completed:
-            if trial.trial_id == trial_id:
-                return trial
-        known = ", ".join(trial.trial_id for trial in completed[:10])
-        raise ToolkitError(f"run {run.name!r} has no finished trial {trial_id!r} (finished: {known})")
-    settings = settings_from_run(run)
-    best = best_trial(trials, settings.recall_target)
-    if not best.reachable:
-        point = best.operating_point
-        raise ToolkitError(f"no trial of run {run.name!r} reached the precision floor "
-                           f"{settings.precision_floor:.2f} "
-                           f"(best: precision {point.precision:.3f}, recall {point.recall:.3f}): pick one with "
-                           "--trial ID")
-    return best
 
 
 def check_operating_point(recorded: OperatingPoint, labels: np.ndarray, probabilities: np.ndarray,
@@ -89,14 +51,6 @@ def check_operating_point(recorded: OperatingPoint, labels: np.ndarray, probabil
                          f"{now.threshold:.6g} there (recall {now.recall:.3f}, precision {now.precision:.3f}): the "
                          "model, the data or the toolkit changed since the search; search again, or test another "
                          "trial with --trial ID")
-
-
-def predict_probabilities(model, images: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """The model's PNEUMONIA probability of `images[rows]`, PREDICT_BATCH images at a time, as float64."""
-    from tuner.data.sequences import make_sequence
-
-    batches = make_sequence(images, rows, batch_size=PREDICT_BATCH)
-    return np.asarray(model.predict(batches, verbose=0), dtype=np.float64).ravel()
 
 
 def scored_test_folder(run: RunPaths, trial_id: str | None = None, data_dir: str | None = None):
@@ -140,24 +94,6 @@ def scored_test_folder(run: RunPaths, trial_id: str | None = None, data_dir: str
         write_validation_scores(run, trial.trial_id, validation, validation_probabilities)
     test_probabilities = predict_probabilities(model, dataset.images, test["row"].to_numpy())
     return trial, settings, dataset, manifest, model, test, test_probabilities
-
-
-def count_test_look(run: RunPaths, trial_id: str, **what) -> int:
-    """Record one look at the test folder in test/evaluations.json.
-
-    Args:
-        run: the run folder.
-        trial_id: the trial whose figures the look gave.
-        **what: what else to note (e.g. `site`, `site_study`, `calibrate`).
-
-    Returns:
-        How many looks the run has had, this one included.
-    """
-    evaluations_path = run.test_dir / "evaluations.json"
-    evaluations = read_json(evaluations_path) if evaluations_path.is_file() else []
-    evaluations.append({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "trial_id": trial_id, **what})
-    write_json(evaluations_path, evaluations)
-    return len(evaluations)
 
 
 def run_test(run: RunPaths, trial_id: str | None = None, data_dir: str | None = None, explain: int = 0,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tuner.core.runs import RunPaths
 from tuner.data.layout import CLASS_NAMES, patient_group
-from tuner.evaluation.holdout import choose_trial
+from tuner.evaluation.looks import choose_trial
 from tuner.evaluation.scoring import collect_images, decode_files, probabilities_of, shown_name, validation_scores
 from tuner.evaluation.shift import MIN_IMAGES, shift_check
 

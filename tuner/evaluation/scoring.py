@@ -19,6 +19,8 @@ from tuner.data.image_cache import decode
 from tuner.data.layout import is_image_file
 from tuner.engine.records import TrialRecord, write_validation_scores
 
+PREDICT_BATCH = 64
+
 
 def collect_images(paths: list[str]) -> list[Path]:
     """The files named, and every image file under the folders named.
@@ -84,6 +86,14 @@ def decode_files(files: list[Path], image_size: int) -> tuple[np.ndarray, list[P
     return np.stack(images), readable, skipped
 
 
+def predict_probabilities(model, images: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The model's PNEUMONIA probability of `images[rows]`, PREDICT_BATCH images at a time, as float64."""
+    from tuner.data.sequences import make_sequence
+
+    batches = make_sequence(images, rows, batch_size=PREDICT_BATCH)
+    return np.asarray(model.predict(batches, verbose=0), dtype=np.float64).ravel()
+
+
 def probabilities_of(model, images: np.ndarray) -> np.ndarray:
     """The model's PNEUMONIA probability of each image (float64), a batch at a time.
 
@@ -94,8 +104,6 @@ def probabilities_of(model, images: np.ndarray) -> np.ndarray:
     Returns:
         An array of n probabilities.
     """
-    from tuner.evaluation.holdout import predict_probabilities
-
     return predict_probabilities(model, images, np.arange(len(images)))
 
 
@@ -144,8 +152,6 @@ def validation_scores(run: RunPaths, settings: SearchSettings, trial: TrialRecor
     from tuner.core.atomic import read_json
     from tuner.data.dataset import data_fingerprint, load_dataset
     from tuner.engine.hypermodels import load_trial_model
-    from tuner.evaluation.holdout import predict_probabilities
-
     try:
         dataset = load_dataset(settings.data)
     except ToolkitError:

@@ -173,7 +173,8 @@ def run_site_study(run: RunPaths, trial_id: str | None = None, data_dir: str | N
         ToolkitError: as `holdout.scored_test_folder`; a test folder too small to draw from.
     """
     from tuner.core.errors import ToolkitError
-    from tuner.evaluation.holdout import count_test_look, scored_test_folder
+    from tuner.evaluation.holdout import scored_test_folder
+    from tuner.evaluation.looks import count_test_look
 
     trial, settings, _, manifest, _, test, probabilities = scored_test_folder(run, trial_id, data_dir)
     if len(test) < 2 * STUDY_SIZES[0] or test["label"].nunique() < 2:

@@ -20,7 +20,7 @@ from tuner.core.settings import check_prevalence, settings_from_run
 from tuner.data.layout import CLASS_NAMES, is_image_file, patient_group
 from tuner.engine.objective import OperatingRule
 from tuner.evaluation.calibration import labelled_operating_point, supported_recall_text, unlabelled_operating_point
-from tuner.evaluation.holdout import choose_trial, count_test_look
+from tuner.evaluation.looks import choose_trial, count_test_look
 from tuner.evaluation.scoring import collect_images, score_files
 
 VALIDATION = "validation"  # the name of the search's own operating point in reports
