@@ -201,3 +201,27 @@ def test_quick_commands_do_not_import_keras(argv):
     assert last.startswith("LOADED=") and json.loads(last.removeprefix("LOADED=")) == []
     if argv == ["spaces"]:
         assert "cnn_depth" in done.stdout and "mobilenet_head" in done.stdout
+
+
+def test_no_module_of_the_package_imports_itself_round_a_circle():
+    graph: dict[str, set[str]] = {}
+    for found in ALL_IMPORTS:
+        source = module_name(REPO_ROOT / found.module)
+        if found.name.split(".")[0] in ("tuner", "search_spaces") and is_first_party_module(found.name):
+            graph.setdefault(source, set()).add(found.name)
+    circles, state = [], {}
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = "open"
+        for target in sorted(graph.get(module, ())):
+            if state.get(target) == "open":
+                circles.append(path[path.index(target):] + [target] if target in path else [module, target])
+            elif target not in state:
+                visit(target, [*path, target])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    # A package's __init__ importing its own modules is no circle worth naming.
+    assert [circle for circle in circles if len(set(circle)) > 1] == []
