@@ -32,6 +32,7 @@ def weights(shared_dir) -> str:
     return str(shared_dir / "weights" / WEIGHTS_NAME)
 
 
+@pytest.mark.slow  # builds or runs a real MobileNetV2, or resamples at length
 def test_features_are_computed_once_then_reused(dataset, weights, tmp_path):
     backbone = MobileNetHead(IMAGE_SIZE, weights).backbone()
     rows = dataset.records["row"].to_numpy()

@@ -187,7 +187,7 @@ BAD_FOLDERS = {  # how to make it, and the whole of stderr (`{root}`: the data f
         "error: {root} has no test/ folder: expected {root}/test/{{NORMAL,PNEUMONIA}} beside train/"),
     "a class folder with no image file": (
         _empty_class_folder,
-        "error: {root}/train/PNEUMONIA holds no image (.jpeg, .jpg, .png): check the data folder"),
+        "error: {root}/train/PNEUMONIA holds no image (.jpeg, .jpg, .png, DICOM): check the data folder"),
 }
 
 

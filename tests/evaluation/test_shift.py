@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from tuner.evaluation.shift import design_effect, mixture_test, share_test, shift_check, shift_warning
 
@@ -88,6 +89,7 @@ def test_folders_like_validation_are_flagged_at_the_nominal_rate_when_patients_a
     assert flagged["patients"] / 300 <= 0.04 < 0.1 <= flagged["images"] / 300, flagged
 
 
+@pytest.mark.slow  # builds or runs a real MobileNetV2, or resamples at length
 def test_the_mixture_test_counting_patients_keeps_its_rate_on_folders_like_validation():
     """Folders of whole patients from validation's population, at prevalences from 0.3 to 0.8: the bootstrap that
     draws whole patients flags about ALPHA of them; drawing images as independent flags many."""

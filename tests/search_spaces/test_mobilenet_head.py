@@ -19,6 +19,7 @@ from tuner.core.settings import DataSettings, SearchSettings
 from tuner.engine.hypermodels import make_space, trial_hyperparameters
 
 
+@pytest.mark.slow  # builds or runs a real MobileNetV2, or resamples at length
 def test_fine_tuning_starts_from_the_searched_model():
     keras.utils.set_random_seed(3)
     space = MobileNetHead(32, weights=None)
