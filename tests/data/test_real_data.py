@@ -12,6 +12,8 @@ from helpers import json_summary, load, sides_by_path, write_image
 
 from tuner.data.layout import CLASS_NAMES
 
+pytestmark = pytest.mark.slow  # decodes the whole real data set
+
 # --- real data (../shared, read in place) ---------------------------------------------------
 
 REAL_TRAIN = {"NORMAL": 1349, "PNEUMONIA": 3883}
