@@ -88,3 +88,17 @@ def test_predict_and_calibrate_on_a_folder_of_dicom_files(jpeg_data, tmp_path, c
     assert point["method"] == "unlabelled" and point["n_images"] == 2 * len(jpegs)
     stored = (results / "tiny" / "sites" / "pacs.json").read_text()
     assert "Doe" not in stored and "PAT" not in stored
+
+
+def test_one_patient_id_on_every_file_is_taken_for_a_placeholder(jpeg_data, tmp_path, capsys):
+    data = Path(shutil.copytree(jpeg_data, tmp_path / "anonymised"))
+    for jpeg in sorted(data.rglob("*.jpeg")):  # the Kaggle names kept, every header's PatientID the same
+        _as_dicom(jpeg, jpeg.with_suffix(".dcm"), patient="ANONYMOUS")
+        jpeg.unlink()
+    code, out, err = run_cli(capsys, "data", "--data", data, "--cache-dir", tmp_path / "cache", "--image-size", "32",
+                             "--format", "json")
+    assert code == 0, err
+    assert "carry the same PatientID (an anonymised export?): their patients are taken from their file names" in err
+    summary = json.loads(out)
+    assert summary["patients_from_dicom_headers"] == 0 and summary["unparsed_patient_names"] == 0
+    assert summary["counts"]["validation"]["total"]["patients"] > 1

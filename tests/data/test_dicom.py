@@ -89,3 +89,72 @@ def test_the_hint_names_the_package_that_reads_the_syntax():
     assert "pylibjpeg-libjpeg" in decoder_hint("1.2.840.10008.1.2.4.80")  # JPEG-LS
     assert "pylibjpeg-openjpeg" in decoder_hint("1.2.840.10008.1.2.4.90")  # JPEG 2000
     assert "python-gdcm" in decoder_hint("1.2.840.10008.1.2.4.100")
+
+
+def _plain(tmp_path, grey, **options):
+    """A 12-bit MONOCHROME2 file without a window, read back as a pydicom dataset to change."""
+    return pydicom.dcmread(write_dicom(tmp_path / "plain.dcm", grey, window=False, **options))
+
+
+def _shown(tmp_path, dataset) -> np.ndarray:
+    dataset.save_as(tmp_path / "changed.dcm")
+    return read_dicom((tmp_path / "changed.dcm").read_bytes()).pixels.astype(int)
+
+
+def test_a_voi_lut_with_more_entries_than_its_bits_hold(tmp_path, grey):
+    from pydicom.dataset import Dataset
+
+    dataset = _plain(tmp_path, grey)  # stored = grey * 16 + 8, 0..4095
+    lut = Dataset()
+    lut.LUTDescriptor = [4096, 0, 8]
+    lut.LUTData = (np.arange(4096) // 16).astype("<u2").tobytes()  # 8-bit output: stored // 16 is grey again
+    dataset.VOILUTSequence = [lut]
+    assert np.abs(_shown(tmp_path, dataset) - grey).max() <= 1
+
+
+@pytest.mark.parametrize("function", ["LINEAR_EXACT", "SIGMOID"])
+def test_the_other_window_functions(tmp_path, grey, function):
+    dataset = _plain(tmp_path, grey)
+    dataset.WindowCenter, dataset.WindowWidth, dataset.VOILUTFunction = 2048, 4096, function
+    stored = grey.astype(float) * 16 + 8
+    if function == "LINEAR_EXACT":
+        expected = np.clip((stored - 2048) / 4096 + 0.5, 0, 1) * 255
+    else:
+        expected = 255 / (1 + np.exp(-4 * (stored - 2048) / 4096))
+    assert np.abs(_shown(tmp_path, dataset) - expected).max() <= 1
+
+
+def test_signed_pixels_and_a_malformed_window_fall_back_to_what_the_values_give(tmp_path, grey):
+    dataset = _plain(tmp_path, grey)
+    signed = (grey.astype(np.int16) * 16 - 2048)
+    dataset.PixelRepresentation, dataset.PixelData = 1, signed.tobytes()
+    dataset.WindowCenter, dataset.WindowWidth = 0, 0  # a width of 0 is not a window: the full range
+    stretched = (grey.astype(float) - grey.min()) / (grey.max() - grey.min()) * 255
+    assert np.abs(_shown(tmp_path, dataset) - stretched).max() <= 1
+
+
+def test_an_inverse_presentation_lut_inverts_once(tmp_path, grey):
+    dataset = pydicom.dcmread(write_dicom(tmp_path / "m2.dcm", grey))
+    dataset.PresentationLUTShape = "INVERSE"
+    assert np.abs(_shown(tmp_path, dataset) - (255 - grey.astype(int))).max() <= 1
+    dataset = pydicom.dcmread(write_dicom(tmp_path / "m1.dcm", grey, photometric="MONOCHROME1"))
+    dataset.PresentationLUTShape = "INVERSE"  # MONOCHROME1 shown inverted once more: as stored
+    assert np.abs(_shown(tmp_path, dataset) - (255 - grey.astype(int))).max() <= 1
+
+
+def test_the_patient_hash_is_keyed_by_this_machine_s_secret(tmp_path, monkeypatch):
+    import hashlib
+
+    from tuner.data import dicom
+
+    first = patient_hash("12345")
+    assert first != "dicom-" + hashlib.sha256(b"12345").hexdigest()[:16]  # not reversible by trying IDs
+    monkeypatch.setenv("XRAY_TUNER_CACHE", str(tmp_path / "elsewhere"))
+    other = patient_hash("12345")
+    assert other != first and other == patient_hash("12345")  # stable under one secret
+    assert (tmp_path / "elsewhere" / "dicom-patient-key").stat().st_mode & 0o077 == 0
+    assert len(dicom.patient_key()) == 32
+
+
+def test_a_file_named_by_its_uid_is_recognised_by_its_magic(tmp_path, grey):
+    assert is_dicom_file(write_dicom(tmp_path / "1.2.840.113619.2.55.3.604688119", grey))

@@ -130,7 +130,8 @@ def test_unreadable_files_are_skipped_with_one_warning(generated, tmp_path, caps
     assert sorted(skipped) == unreadable
     assert all(item["problem"] for item in summary["skipped_files"])
     # one warning, one line, naming every skipped file (up to five)
-    assert err == f"warning: skipped {len(unreadable)} unreadable image file(s): {', '.join(skipped)}\n"
+    listed = ", ".join(f"{item['relpath']} ({item['problem']})" for item in summary["skipped_files"])
+    assert err == f"warning: skipped {len(unreadable)} unreadable image file(s): {listed}\n"
     readable = len(generated.all_paths())
     assert sum(summary["counts"][side]["total"]["images"] for side in ("train", "validation", "test")) == readable
 

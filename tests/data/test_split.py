@@ -199,8 +199,8 @@ def test_a_train_class_with_one_readable_image_trains_and_is_not_in_validation(t
     code, out, err = run_cli(capsys, "data", "--data", data.root, "--cache-dir", tmp_path / "cache",
                              "--image-size", SMALL_SIZE, "--format", "json")
     assert code == 0
-    assert err == ("warning: skipped 2 unreadable image file(s): train/NORMAL/IM-0040-0001.jpeg, "
-                   "train/NORMAL/IM-0041-0001.jpeg\n")
+    assert err == ("warning: skipped 2 unreadable image file(s): train/NORMAL/IM-0040-0001.jpeg (empty file), "
+                   "train/NORMAL/IM-0041-0001.jpeg (unreadable image (UnidentifiedImageError))\n")
     counts = json.loads(out)["counts"]
     assert counts["train"]["NORMAL"] == {"images": 1, "patients": 1}
     assert counts["validation"]["NORMAL"] == {"images": 0, "patients": 0}

@@ -23,6 +23,9 @@ from tuner.data.split import grouped_validation_mask, image_level_leak, leakage_
 SIDES = ("train", "validation", "test")
 
 
+# One PatientID on at least this many DICOM files is a placeholder (an anonymised export), not one patient.
+PLACEHOLDER_MINIMUM = 10
+
 @dataclass(frozen=True)
 class Dataset:
     """A loaded data set (`load_dataset`).
@@ -96,18 +99,25 @@ def load_dataset(settings: DataSettings) -> Dataset:
     files = list_images(root)
     cache = load_image_cache(files, root, settings.image_size, settings.cache_dir)
 
+    headers = [cache.entries[image_file.relpath].patient for image_file in files]
+    from_headers = [patient for patient in headers if patient is not None]
+    if len(from_headers) >= PLACEHOLDER_MINIMUM and len(set(from_headers)) == 1:
+        stderr_console.print(f"[yellow]warning:[/] all {len(from_headers)} DICOM files carry the same PatientID (an "
+                             "anonymised export?): their patients are taken from their file names instead",
+                             soft_wrap=True)
+        headers = [None] * len(files)
     rows = []
-    for image_file in files:
+    for image_file, header in zip(files, headers):
         entry = cache.entries[image_file.relpath]
         # A DICOM header's PatientID (hashed) names the patient in every folder; file-name ids restart in each
         # folder (person1 of test/ is not person1 of train/), and val/ is train's.
-        patient = entry.patient or patient_id(image_file.path.name)
-        namespace = "header" if entry.patient else "test" if image_file.folder == "test" else "train"
+        patient = header or patient_id(image_file.path.name)
+        namespace = "header" if header else "test" if image_file.folder == "test" else "train"
         rows.append({
             "relpath": image_file.relpath, "folder": image_file.folder, "label": image_file.label,
             "class_name": CLASS_NAMES[image_file.label],
             "patient": patient or Path(image_file.relpath).stem, "patient_parsed": patient is not None,
-            "patient_from_header": entry.patient is not None,
+            "patient_from_header": header is not None,
             "patient_key": f"{namespace}:{patient or image_file.relpath}",
             "sha256": entry.sha256, "row": entry.row, "problem": entry.problem,
         })
@@ -117,7 +127,8 @@ def load_dataset(settings: DataSettings) -> Dataset:
     records["row"] = records["row"].astype(int)
     _require_every_class(records, root)
     if len(skipped):
-        listed = ", ".join(skipped["relpath"].head(5)) + (" …" if len(skipped) > 5 else "")
+        listed = ", ".join(f"{row.relpath} ({row.problem})" for row in skipped.head(5).itertuples())
+        listed += " …" if len(skipped) > 5 else ""
         stderr_console.print(f"[yellow]warning:[/] skipped {len(skipped)} unreadable image file(s): {listed}",
                              soft_wrap=True)
 

@@ -2,20 +2,26 @@
 
 Pixels go through the modality LUT (rescale slope and intercept), then the file's VOI LUT or its first window
 (else the full range of the values), MONOCHROME1 is inverted, and the first frame of a multi-frame file is taken.
-The patient comes from the header's PatientID and leaves this module only as a hash. pydicom reads the files
+The patient comes from the header's PatientID and leaves this module only as a keyed hash (HMAC-SHA-256 with a
+secret kept in the cache folder, so it cannot be reversed by trying IDs). pydicom reads the files
 (`pip install "xray-tuner[dicom]"`, which adds the pylibjpeg decoders of JPEG, JPEG-LS and JPEG 2000 pixel data).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import io
 import logging
+import os
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from tuner.core.settings import default_cache_dir
 
 DICOM_SUFFIXES = (".dcm", ".dicom")
 _MAGIC = slice(128, 132)  # "DICM" after the 128-byte preamble of a DICOM file
@@ -45,11 +51,10 @@ def has_dicom_magic(head: bytes) -> bool:
 
 
 def is_dicom_file(path: Path) -> bool:
-    """Whether `path` is named as DICOM (.dcm, .dicom) or, without a suffix, starts as a DICOM file does."""
+    """Whether `path` is named as DICOM (.dcm, .dicom) or starts as a DICOM file does (PACS exports name files
+    without a suffix, or by their UID, "1.2.840….7")."""
     if path.suffix.lower() in DICOM_SUFFIXES:
         return True
-    if path.suffix:
-        return False
     try:
         with open(path, "rb") as file:
             return has_dicom_magic(file.read(_MAGIC.stop))
@@ -57,9 +62,38 @@ def is_dicom_file(path: Path) -> bool:
         return False
 
 
+_KEY_LOCK = threading.Lock()
+_KEYS: dict[Path, bytes] = {}
+_QUIET_DONE = threading.Event()
+
+
 def patient_hash(patient_id: str) -> str:
-    """What stands for a PatientID outside the file: "dicom-" and the first 12 hex digits of its SHA-256."""
-    return "dicom-" + hashlib.sha256(patient_id.encode()).hexdigest()[:12]
+    """What stands for a PatientID outside the file: "dicom-" and 16 hex digits of its HMAC-SHA-256 under this
+    machine's secret (`patient_key`), the same for the same ID on this machine, meaningless elsewhere."""
+    return "dicom-" + hmac.new(patient_key(), patient_id.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def patient_key() -> bytes:
+    """The secret of `patient_hash`: 32 random bytes in `<default cache folder>/dicom-patient-key`, made once
+    (published atomically, so concurrent processes agree on one) and readable by the user only."""
+    path = default_cache_dir() / "dicom-patient-key"
+    if path in _KEYS:
+        return _KEYS[path]
+    with _KEY_LOCK:
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(os.urandom(32))
+            try:
+                os.link(temporary, path)  # fails if another process published its key first: that one holds
+            except FileExistsError:
+                pass
+            finally:
+                temporary.unlink(missing_ok=True)
+        _KEYS[path] = path.read_bytes()
+        return _KEYS[path]
 
 
 def read_dicom(data: bytes) -> DicomImage:
@@ -103,11 +137,17 @@ def read_dicom(data: bytes) -> DicomImage:
         raise UnreadableDicom("empty pixel data")
     if int(dataset.get("NumberOfFrames", 1) or 1) > 1:
         pixels = pixels[0]
-    if pixels.ndim == 3:  # colour (SamplesPerPixel 3): its grey
-        pixels = pixels.mean(axis=-1)
-    values = np.asarray(apply_modality_lut(pixels, dataset), dtype=np.float64)
-    grey = _displayed(values, dataset)
-    if dataset.get("PhotometricInterpretation", "MONOCHROME2") == "MONOCHROME1":
+    photometric = str(dataset.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    if photometric == "PALETTE COLOR":
+        from pydicom.pixels import apply_color_lut
+
+        pixels = apply_color_lut(pixels, dataset)
+    if pixels.ndim == 3:  # colour: its grey, shown over its full range (VOI transforms are for grey images)
+        grey = _full_range(np.asarray(pixels, np.float64).mean(axis=-1))
+    else:
+        grey = _displayed(np.asarray(apply_modality_lut(pixels, dataset), dtype=np.float64), dataset)
+    inverse = str(dataset.get("PresentationLUTShape", "")).upper() == "INVERSE"
+    if (photometric == "MONOCHROME1") != inverse:
         grey = 1.0 - grey
     patient_id = str(dataset.get("PatientID", "") or "").strip()
     return DicomImage(np.round(grey * 255).astype(np.uint8), patient_hash(patient_id) if patient_id else None)
@@ -137,31 +177,62 @@ def dicom_patient(path: Path) -> str | None:
 
 
 def _displayed(values: np.ndarray, dataset) -> np.ndarray:
-    """Modality values to display values in [0, 1]: the VOI LUT, else the first window, else the full range."""
-    if "VOILUTSequence" in dataset:
-        from pydicom.pixels import apply_voi_lut
+    """Modality values to display values in [0, 1]: the VOI LUT, else the first window, else the full range (also
+    when the file's VOI values cannot be used)."""
+    try:
+        if "VOILUTSequence" in dataset and len(dataset.VOILUTSequence):
+            return _voi_lut(values, dataset.VOILUTSequence[0])
+        if "WindowCenter" in dataset and "WindowWidth" in dataset:
+            shown = _window(values, _first(dataset.WindowCenter), _first(dataset.WindowWidth),
+                            str(dataset.get("VOILUTFunction", "LINEAR")).upper())
+            if np.isfinite(shown).all():
+                return shown
+    except (TypeError, ValueError, IndexError, AttributeError, KeyError):
+        pass  # an empty or malformed VOI element: the full range, as for a file without one
+    return _full_range(values)
 
-        lut = dataset.VOILUTSequence[0]
-        bits = int(lut.LUTDescriptor[2])
-        return np.clip(np.asarray(apply_voi_lut(values, dataset, prefer_lut=True), np.float64) / (2**bits - 1), 0, 1)
-    if "WindowCenter" in dataset and "WindowWidth" in dataset:
-        center, width = (_first(dataset.WindowCenter), _first(dataset.WindowWidth))
-        function = str(dataset.get("VOILUTFunction", "LINEAR")).upper()
-        if function == "SIGMOID":
-            return 1.0 / (1.0 + np.exp(-4.0 * (values - center) / width))
-        if function == "LINEAR_EXACT":
-            return np.clip((values - center) / width + 0.5, 0, 1)
-        # DICOM PS3.3 C.11.2.1.2.1, the LINEAR function (a width of 1 is a step at center - 0.5).
-        return np.clip((values - (center - 0.5)) / max(width - 1, 1e-9) + 0.5, 0, 1)
+
+def _voi_lut(values: np.ndarray, lut) -> np.ndarray:
+    """A VOI LUT (PS3.3 C.11.2.1.1): values below the first mapped one take the first entry, above the last the last."""
+    entries, first, bits = (int(number) for number in lut.LUTDescriptor)
+    entries = entries or 65536
+    data = lut.LUTData
+    # OW data: one 16-bit word an entry, whatever its bits (big-endian files are rare and not read here).
+    table = (np.frombuffer(data[: len(data) // 2 * 2], "<u2") if isinstance(data, bytes)
+             else np.asarray(data, dtype=np.float64).ravel())[:entries]
+    if table.size == 0 or not 8 <= bits <= 16:
+        raise ValueError("unusable VOI LUT")
+    index = np.clip(np.round(values).astype(np.int64) - first, 0, table.size - 1)
+    return np.clip(table[index].astype(np.float64) / (2**bits - 1), 0, 1)
+
+
+def _window(values: np.ndarray, center: float, width: float, function: str) -> np.ndarray:
+    """A window (PS3.3 C.11.2.1.2, C.11.2.1.3): LINEAR, LINEAR_EXACT or SIGMOID."""
+    if width <= 0 or (function != "LINEAR_EXACT" and width < 1):
+        raise ValueError("window width out of range")
+    if function == "SIGMOID":
+        return 1.0 / (1.0 + np.exp(-4.0 * (values - center) / width))
+    if function == "LINEAR_EXACT":
+        return np.clip((values - center) / width + 0.5, 0, 1)
+    # LINEAR (a width of 1 is a step at center - 0.5).
+    return np.clip((values - (center - 0.5)) / max(width - 1, 1e-9) + 0.5, 0, 1)
+
+
+def _full_range(values: np.ndarray) -> np.ndarray:
     low, high = float(values.min()), float(values.max())
     return np.zeros_like(values) if high == low else (values - low) / (high - low)
 
 
 def _quiet_pydicom() -> None:
     """pydicom's warnings about files it reads anyway (a missing delimiter, a non-standard value) are not the
-    user's to act on: a file is read or skipped with its reason."""
-    warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")
-    logging.getLogger("pydicom").setLevel(logging.ERROR)
+    user's to act on: a file is read or skipped with its reason. Set once per process."""
+    if _QUIET_DONE.is_set():
+        return
+    with _KEY_LOCK:
+        if not _QUIET_DONE.is_set():
+            warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")
+            logging.getLogger("pydicom").setLevel(logging.ERROR)
+            _QUIET_DONE.set()
 
 
 def _first(value) -> float:

@@ -23,7 +23,7 @@ from PIL import Image
 from tuner.core.atomic import read_json, write_json
 from tuner.core.locks import file_lock
 from tuner.core.progress import progress_bar
-from tuner.data.dicom import UnreadableDicom, dicom_patient, has_dicom_magic, is_dicom_file, read_dicom
+from tuner.data.dicom import DICOM_SUFFIXES, UnreadableDicom, dicom_patient, has_dicom_magic, read_dicom
 from tuner.data.layout import ImageFile
 
 CACHE_VERSION = 1
@@ -110,7 +110,7 @@ def _read_and_decode(image_file: ImageFile, image_size: int) -> tuple[str, np.nd
     sha256 = hashlib.sha256(data).hexdigest()
     if not data:
         return sha256, None, "empty file", None
-    dicom = is_dicom_file(image_file.path)
+    dicom = image_file.path.suffix.lower() in DICOM_SUFFIXES or has_dicom_magic(data)
     patient = dicom_patient(image_file.path) if dicom else None
     try:
         return sha256, decode(data, image_size, dicom=dicom), None, patient
@@ -148,8 +148,10 @@ def _load_locked(files: list[ImageFile], directory: Path, image_size: int) -> Im
     old_entries = old_index["entries"] if old_index else {}
     keys = {image_file.relpath: _file_key(image_file) for image_file in files}
 
+    # A DICOM file that could not be read is tried again: the reason may have been a decoder installed since.
     reusable = {relpath: old_entries[relpath] for relpath, key in keys.items()
-                if relpath in old_entries and old_entries[relpath]["key"] == key}
+                if relpath in old_entries and old_entries[relpath]["key"] == key
+                and not (old_entries[relpath]["problem"] or "").startswith("DICOM:")}
     if old_index and len(reusable) == len(keys) == len(old_entries):
         images = np.load(directory / old_index["array"], mmap_mode="r")
         return ImageCache(directory, images, _cached_entries(old_entries), decoded=0)

@@ -21,7 +21,7 @@ from tuner.data.layout import CLASS_NAMES, is_image_file, patient_group
 from tuner.engine.objective import OperatingRule
 from tuner.evaluation.calibration import labelled_operating_point, supported_recall_text, unlabelled_operating_point
 from tuner.evaluation.looks import choose_trial, count_test_look
-from tuner.evaluation.scoring import collect_images, score_files
+from tuner.evaluation.scoring import collect_images, score_files, shown_name
 
 VALIDATION = "validation"  # the name of the search's own operating point in reports
 
@@ -143,6 +143,8 @@ def calibrate_site(run: RunPaths, name: str, labelled: str | None = None, images
     trial = choose_trial(run, trial_id)
     settings = settings_from_run(run)
     probabilities, readable, skipped = score_files(run, settings, trial, files)
+    folder = [str(labelled or images)]  # the site's files are named relative to it, never by their headers
+    skipped = [{**row, "file": shown_name(Path(row["file"]), folder)} for row in skipped]
     kept = np.array([files.index(path) for path in readable])
     rule = OperatingRule.of(settings)
     point = {"name": name, "trial_id": trial.trial_id, "method": "labelled" if labelled else "unlabelled",
