@@ -126,14 +126,16 @@ def test_predict_on_a_folder_lists_what_it_skips(finished_run, synthetic_data, t
     shutil.copytree(synthetic_data / "test" / "NORMAL", folder / "normal")
     (folder / "notes.jpeg").write_text("not an image")
     (folder / "README.txt").write_text("not an image either, and not named like one")
-    expected = sorted(str(path) for path in folder.rglob("*.jpeg") if path.name != "notes.jpeg")
+    # Named by their path inside the folder given (never by anything read from a file).
+    expected = sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*.jpeg")
+                      if path.name != "notes.jpeg")
     capsys.readouterr()
     assert cli.main(["predict", str(folder), "--results-dir", str(results), "--format", "csv"]) == 0
     out, err = capsys.readouterr()
     lines = out.strip().splitlines()
     assert lines[0] == "file,probability,threshold,label,trial"
     assert sorted(line.split(",")[0] for line in lines[1:]) == expected
-    assert err.strip() == f"skipped {folder / 'notes.jpeg'}: not a readable image (UnidentifiedImageError)"
+    assert err.strip() == "skipped notes.jpeg: not a readable image (UnidentifiedImageError)"
     assert cli.main(["predict", str(folder), "--results-dir", str(results)]) == 0
     table = capsys.readouterr().out
     assert all(header in table for header in ("file", "probability", "threshold", "label", "trial"))

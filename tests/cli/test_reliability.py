@@ -256,7 +256,8 @@ def snapshot(folder: Path) -> dict:
     (["report", "--run", "nosuchrun"], "no run 'nosuchrun' in $RESULTS (runs: r): check --run and --results-dir"),
     (["test", "--run", "nosuchrun"], "no run 'nosuchrun' in $RESULTS (runs: r): check --run and --results-dir"),
     (["predict", "NOT_AN_IMAGE.jpeg"],
-     "none of the 1 file(s) is a readable image (.jpeg, .jpg or .png expected)"),
+     "none of the 1 file(s) is a readable image (.jpeg, .jpg, .png or DICOM expected; the first: not a readable "
+     "image (UnidentifiedImageError))"),
     (["search", "--space", "cnn_depth", "--recall-target", "1.5"],
      "--recall-target 1.5 is outside (0, 1]: use e.g. 0.98"),
     (["search", "--space", "cnn_depth", "--prevalence", "0"],
