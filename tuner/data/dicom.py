@@ -38,7 +38,7 @@ class DicomImage:
 
     Attributes:
         pixels: uint8 (rows, columns): 0 black, 255 white, as displayed.
-        patient: a hash of the header's PatientID ("dicom-" and 12 hex digits), None without one.
+        patient: the header's PatientID as `patient_hash` gives it, None without one.
     """
 
     pixels: np.ndarray
