@@ -282,6 +282,7 @@ class SearchSettings:
 
 
 def _fields_where(wanted: str) -> list:
+    """The fields of SearchSettings, then DataSettings, whose metadata holds `wanted` (truthy)."""
     return [item for cls in (SearchSettings, DataSettings) for item in fields(cls) if item.metadata.get(wanted)]
 
 
@@ -294,11 +295,9 @@ def _field_names(cls) -> list[str]:
 # did without.
 RESUME_KEYS = tuple(item.name for item in _fields_where("resume"))
 DIGEST_KEYS = tuple(item.name for item in _fields_where("names_run"))
-DIGEST_KEYS_IF_CHANGED = {item.name: item.metadata["names_run_unless"]
-                          for cls in (SearchSettings, DataSettings) for item in fields(cls)
+DIGEST_KEYS_IF_CHANGED = {item.name: item.metadata["names_run_unless"] for item in _fields_where("stored")
                           if "names_run_unless" in item.metadata}
-LEGACY_DEFAULTS = {item.name: item.metadata["before"] for cls in (SearchSettings, DataSettings)
-                   for item in fields(cls) if "before" in item.metadata}
+LEGACY_DEFAULTS = {item.name: item.metadata["before"] for item in _fields_where("stored") if "before" in item.metadata}
 
 
 def settings_digest(settings: SearchSettings) -> str:
